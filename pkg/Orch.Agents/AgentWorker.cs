@@ -1,0 +1,276 @@
+using System.Collections;
+using System.Collections.Concurrent;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Orch.Actions;
+using Orch.Agents.Shell;
+using Orch.Coordination;
+using Orch.Protocol;
+
+namespace Orch.Agents;
+
+/// <summary>
+/// The worker side: takes task dispatches from the bus while it has free slots, runs them
+/// (shell tasks as killable process groups, built-in actions in-process), renews their resource
+/// leases, and publishes each attempt's result. The same class runs inside <c>orch run</c>
+/// (embedded default) and inside <c>orch-agent</c> on other machines.
+/// </summary>
+public sealed class AgentWorker(
+    ICoordinationBackend backend,
+    ActionRegistry actions,
+    AgentOptions options,
+    TimeProvider? time = null,
+    ILogger<AgentWorker>? logger = null)
+{
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly ILogger _logger = logger ?? NullLogger<AgentWorker>.Instance;
+    private readonly ConcurrentDictionary<AttemptId, CancellationTokenSource> _running = new();
+    private readonly IReadOnlyDictionary<string, string> _baseEnvironment = CurrentEnvironment();
+
+    public AgentOptions Options => options;
+
+    /// <summary>Runs until <paramref name="stoppingToken"/> fires, then stops taking work and cancels running attempts.</summary>
+    public async Task RunAsync(CancellationToken stoppingToken)
+    {
+        await using var tasks = await backend.Bus.SubscribeAsync<TaskDispatch>(Topics.Tasks, Topics.AgentsGroup, stoppingToken).ConfigureAwait(false);
+        await using var control = await backend.Bus.SubscribeAsync<CancelAttempt>(Topics.Control, "agent." + options.Id.Value, stoppingToken).ConfigureAwait(false);
+        var controlLoop = ControlLoopAsync(control, stoppingToken);
+        var heartbeat = HeartbeatLoopAsync(stoppingToken);
+
+        using var slots = new SemaphoreSlim(options.Slots, options.Slots);
+        var inFlight = new ConcurrentDictionary<Task, byte>();
+        try
+        {
+            while (true)
+            {
+                await slots.WaitAsync(stoppingToken).ConfigureAwait(false);
+                var delivery = await tasks.ReadAsync(stoppingToken).ConfigureAwait(false);
+                var work = RunAndReleaseAsync(delivery, slots);
+                if (!work.IsCompleted)
+                {
+                    inFlight.TryAdd(work, 0);
+                    _ = work.ContinueWith(t => inFlight.TryRemove(t, out _), TaskScheduler.Default);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            foreach (var cts in _running.Values) await cts.CancelAsync().ConfigureAwait(false);
+            await Task.WhenAll(inFlight.Keys).ConfigureAwait(false);
+        }
+        finally
+        {
+            await backend.Agents.UnregisterAsync(options.Id, CancellationToken.None).ConfigureAwait(false);
+            await Task.WhenAll(IgnoreCancel(controlLoop), IgnoreCancel(heartbeat)).ConfigureAwait(false);
+        }
+    }
+
+    private async Task RunAndReleaseAsync(Delivery<TaskDispatch> delivery, SemaphoreSlim slots)
+    {
+        try
+        {
+            var result = await ExecuteAsync(delivery.Message).ConfigureAwait(false);
+            await backend.Bus.PublishAsync(Topics.Results(delivery.Message.RunId), result, CancellationToken.None).ConfigureAwait(false);
+            await delivery.AckAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // Never let one task take the agent down; the coordinator's lease and retry logic cover a lost result.
+            _logger.LogError(ex, "Could not report task {TaskId} attempt {Attempt} of run {RunId}", delivery.Message.InstanceKey, delivery.Message.Attempt, delivery.Message.RunId);
+        }
+        finally
+        {
+            slots.Release();
+        }
+    }
+
+    /// <summary>Runs one attempt and describes its outcome; never throws for task failures.</summary>
+    public async Task<TaskResult> ExecuteAsync(TaskDispatch dispatch)
+    {
+        var started = _time.GetUtcNow();
+        using var cancel = new CancellationTokenSource();
+        _running[dispatch.AttemptId] = cancel;
+        var renewal = dispatch.LeaseId is { } leaseId ? RenewLeaseAsync(leaseId, cancel.Token) : Task.CompletedTask;
+        try
+        {
+            var outcome = dispatch.Body switch
+            {
+                ActionBody action => await RunActionAsync(dispatch, action, cancel.Token).ConfigureAwait(false),
+                ShellBody shell => await RunShellAsync(dispatch, shell, cancel.Token).ConfigureAwait(false),
+                _ => new Outcome(AttemptStatus.Failed, null, $"unknown task body {dispatch.Body.GetType().Name}", false, TaskResult.EmptyOutputs),
+            };
+            return new TaskResult
+            {
+                RunId = dispatch.RunId,
+                InstanceKey = dispatch.InstanceKey,
+                Attempt = dispatch.Attempt,
+                AttemptId = dispatch.AttemptId,
+                AgentId = options.Id,
+                Status = outcome.Status,
+                ExitCode = outcome.ExitCode,
+                Error = outcome.Error,
+                Retryable = outcome.Retryable,
+                Outputs = outcome.Outputs,
+                StartedAt = started,
+                FinishedAt = _time.GetUtcNow(),
+            };
+        }
+        finally
+        {
+            _running.TryRemove(dispatch.AttemptId, out _);
+            await cancel.CancelAsync().ConfigureAwait(false);
+            await IgnoreCancel(renewal).ConfigureAwait(false);
+        }
+    }
+
+    private sealed record Outcome(AttemptStatus Status, int? ExitCode, string? Error, bool Retryable, IReadOnlyDictionary<string, object?> Outputs);
+
+    private async Task<Outcome> RunActionAsync(TaskDispatch dispatch, ActionBody body, CancellationToken cancel)
+    {
+        if (!actions.TryGet(body.Action, out var action))
+            return new Outcome(AttemptStatus.Failed, null, $"this agent has no action '{body.Action}' (agent version {options.Version})", false, TaskResult.EmptyOutputs);
+
+        using var timeout = dispatch.Timeout is { } limit ? new CancellationTokenSource(limit, _time) : null;
+        using var linked = timeout is null ? null : CancellationTokenSource.CreateLinkedTokenSource(cancel, timeout.Token);
+        await using var log = new LazyFileWriter(dispatch.LogPath);
+        var context = new ActionContext
+        {
+            With = body.With,
+            WorkingDirectory = dispatch.WorkingDirectory,
+            ArtifactDirectory = dispatch.ArtifactDirectory,
+            Log = log,
+        };
+        try
+        {
+            var result = await action.ExecuteAsync(context, linked?.Token ?? cancel).ConfigureAwait(false);
+            return new Outcome(AttemptStatus.Succeeded, null, null, true, result.Outputs);
+        }
+        catch (OperationCanceledException) when (timeout?.IsCancellationRequested == true)
+        {
+            return new Outcome(AttemptStatus.TimedOut, null, $"timed out after {Format(dispatch.Timeout!.Value)}", true, TaskResult.EmptyOutputs);
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            return new Outcome(AttemptStatus.Cancelled, null, "cancelled", true, TaskResult.EmptyOutputs);
+        }
+        catch (ActionInputException ex)
+        {
+            await log.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+            return new Outcome(AttemptStatus.Failed, null, ex.Message, false, TaskResult.EmptyOutputs);
+        }
+        catch (Exception ex)
+        {
+            await log.WriteLineAsync(ex.ToString()).ConfigureAwait(false);
+            return new Outcome(AttemptStatus.Failed, null, $"{body.Action}: {ex.Message}", true, TaskResult.EmptyOutputs);
+        }
+    }
+
+    private async Task<Outcome> RunShellAsync(TaskDispatch dispatch, ShellBody body, CancellationToken cancel)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(dispatch.LogPath)!);
+        var outputPath = Path.ChangeExtension(dispatch.LogPath, ".outputs");
+        var environment = new Dictionary<string, string>(_baseEnvironment, StringComparer.Ordinal);
+        foreach (var (name, value) in body.Environment) environment[name] = value;
+        environment["ORCH_RUN_ID"] = dispatch.RunId.Value;
+        environment["ORCH_TASK"] = dispatch.TaskId;
+        environment["ORCH_INSTANCE"] = dispatch.InstanceKey;
+        environment["ORCH_ATTEMPT"] = dispatch.Attempt.ToString(CultureInfo.InvariantCulture);
+        environment["ORCH_ATTEMPT_ID"] = dispatch.AttemptId.Value;
+        environment["ORCH_OUTPUT"] = outputPath;
+        environment["ORCH_ARTIFACTS"] = dispatch.ArtifactDirectory;
+        if (dispatch.Locks.Count > 0)
+            environment["ORCH_LOCKS"] = string.Join(' ', dispatch.Locks.Select(l => $"{l.Resource}={l.FencingToken.ToString(CultureInfo.InvariantCulture)}"));
+
+        ShellResult result;
+        try
+        {
+            result = await ProcessGroupRunner.RunAsync(new ShellCommand
+            {
+                Argv = ShellArgv.For(body.Shell, body.Script),
+                WorkingDirectory = dispatch.WorkingDirectory,
+                Environment = environment,
+                LogPath = dispatch.LogPath,
+                Timeout = dispatch.Timeout,
+                KillGrace = options.KillGrace,
+            }, cancel).ConfigureAwait(false);
+        }
+        catch (ShellStartException ex)
+        {
+            return new Outcome(AttemptStatus.Failed, null, ex.Message, false, TaskResult.EmptyOutputs);
+        }
+
+        if (result.TimedOut) return new Outcome(AttemptStatus.TimedOut, result.ExitCode, $"timed out after {Format(dispatch.Timeout!.Value)}", true, TaskResult.EmptyOutputs);
+        if (result.Cancelled) return new Outcome(AttemptStatus.Cancelled, result.ExitCode, "cancelled", true, TaskResult.EmptyOutputs);
+        if (result.ExitCode != 0)
+        {
+            var why = result.Signal is { } signal ? $"killed by signal {signal}" : $"exit code {result.ExitCode}";
+            return new Outcome(AttemptStatus.Failed, result.ExitCode, why, true, TaskResult.EmptyOutputs);
+        }
+
+        try
+        {
+            var outputs = OutputFile.Parse(outputPath);
+            var plain = new Dictionary<string, object?>(outputs.Count, StringComparer.Ordinal);
+            foreach (var (name, value) in outputs) plain[name] = value;
+            return new Outcome(AttemptStatus.Succeeded, 0, null, true, plain);
+        }
+        catch (FormatException ex)
+        {
+            return new Outcome(AttemptStatus.Failed, 0, $"$ORCH_OUTPUT: {ex.Message}", false, TaskResult.EmptyOutputs);
+        }
+    }
+
+    private async Task RenewLeaseAsync(string leaseId, CancellationToken cancel)
+    {
+        var every = options.LeaseTime / 3;
+        while (true)
+        {
+            await Task.Delay(every, _time, cancel).ConfigureAwait(false);
+            if (!await backend.Locks.RenewAsync(leaseId, options.LeaseTime, cancel).ConfigureAwait(false))
+                _logger.LogWarning("Lease {Resource} expired before it could be renewed", leaseId);
+        }
+    }
+
+    private async Task ControlLoopAsync(IMessageSubscription<CancelAttempt> control, CancellationToken stop)
+    {
+        while (true)
+        {
+            var delivery = await control.ReadAsync(stop).ConfigureAwait(false);
+            if (_running.TryGetValue(delivery.Message.AttemptId, out var cts))
+            {
+                try { await cts.CancelAsync().ConfigureAwait(false); } catch (ObjectDisposedException) { }
+            }
+            await delivery.AckAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task HeartbeatLoopAsync(CancellationToken stop)
+    {
+        while (true)
+        {
+            var info = new AgentInfo(options.Id, options.Host, options.Labels, options.Slots, options.Version, _running.Count, _time.GetUtcNow());
+            await backend.Agents.HeartbeatAsync(info, stop).ConfigureAwait(false);
+            await Task.Delay(options.HeartbeatInterval, _time, stop).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task IgnoreCancel(Task task)
+    {
+        try { await task.ConfigureAwait(false); }
+        catch (OperationCanceledException) { }
+    }
+
+    private static string Format(TimeSpan span) =>
+        span.TotalSeconds < 1 ? $"{span.TotalMilliseconds:0}ms" : span.TotalMinutes < 1 ? $"{span.TotalSeconds:0.#}s" : span.ToString("g", CultureInfo.InvariantCulture);
+
+    private static Dictionary<string, string> CurrentEnvironment()
+    {
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (DictionaryEntry entry in Environment.GetEnvironmentVariables())
+        {
+            if (entry.Key is string key && entry.Value is string value) environment[key] = value;
+        }
+        return environment;
+    }
+}

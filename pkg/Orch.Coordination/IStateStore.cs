@@ -1,0 +1,24 @@
+namespace Orch.Coordination;
+
+/// <summary>A value and the version it was read at, for compare-and-set.</summary>
+public sealed record VersionedValue(byte[] Value, long Version);
+
+/// <summary>
+/// Key-value state with compare-and-set. Versions start at 1 and grow by one with every write
+/// of a key. A failed compare-and-set changes nothing.
+/// </summary>
+public interface IStateStore
+{
+    ValueTask<VersionedValue?> GetAsync(string key, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Writes <paramref name="value"/> if the key's version is <paramref name="expectedVersion"/>
+    /// (0 = the key must not exist; null = write unconditionally). Returns the new version, or null when the version did not match.
+    /// </summary>
+    ValueTask<long?> TrySetAsync(string key, byte[] value, long? expectedVersion, CancellationToken cancellationToken);
+
+    ValueTask<bool> DeleteAsync(string key, CancellationToken cancellationToken);
+
+    /// <summary>Keys that start with <paramref name="prefix"/>, in ordinal order.</summary>
+    ValueTask<IReadOnlyList<string>> ListKeysAsync(string prefix, CancellationToken cancellationToken);
+}

@@ -1,0 +1,42 @@
+using Orch.Pipeline.Model;
+using Orch.Pipeline.Templates;
+
+namespace Orch.Engine.Planning;
+
+/// <summary>The coordinator's working state for one task.</summary>
+internal sealed class TaskNode(TaskDefinition definition)
+{
+    public TaskDefinition Definition { get; } = definition;
+    public string Id => Definition.Id;
+    public List<TaskNode> Dependents { get; } = [];
+    public int UnfinishedNeeds { get; set; }
+    public bool Expanded { get; set; }
+    public InstanceStatus Status { get; set; } = InstanceStatus.Pending;
+    public List<InstanceNode> Instances { get; } = [];
+    public int Unfinished { get; set; }
+    /// <summary>The scope shared by this task's instances (params and upstream outputs).</summary>
+    public TemplateScope? Scope { get; set; }
+}
+
+/// <summary>The coordinator's working state for one task instance (one item of a fan-out, or the task itself).</summary>
+internal sealed class InstanceNode(TaskNode task, string key, int? index, object? item)
+{
+    public TaskNode Task { get; } = task;
+    public string Key { get; } = key;
+    public int? Index { get; } = index;
+    public object? Item { get; } = item;
+    public InstanceStatus Status { get; set; } = InstanceStatus.Pending;
+    public int Attempt { get; set; }
+    public Orch.Protocol.AttemptId? CurrentAttempt { get; set; }
+    public Orch.Protocol.TaskBody? Body { get; set; }
+    public string? WorkingDirectory { get; set; }
+    public IReadOnlyList<string> Locks { get; set; } = [];
+    public string? Fingerprint { get; set; }
+    public Orch.Coordination.LockLease? Lease { get; set; }
+    public IReadOnlyDictionary<string, object?> Outputs { get; set; } = Orch.Protocol.TaskResult.EmptyOutputs;
+    public string? Error { get; set; }
+    public bool Reused { get; set; }
+    public DateTimeOffset ReadyAt { get; set; }
+    public DateTimeOffset? DoneAt { get; set; }
+    public List<AttemptRecord> Attempts { get; } = [];
+}

@@ -1,0 +1,46 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Orch.Coordination;
+using Orch.Pipeline.Templates;
+using Orch.Protocol;
+
+namespace Orch.Engine;
+
+/// <summary>Reads and writes run records through the state store port.</summary>
+public sealed class RunRecordStore(IStateStore state)
+{
+    public static string KeyFor(RunId run) => $"runs/{run.Value}/state.json";
+
+    public async ValueTask SaveAsync(RunRecord record, CancellationToken cancellationToken)
+    {
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(record, Options);
+        await state.TrySetAsync(KeyFor(new RunId(record.RunId)), bytes, null, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<RunRecord?> LoadAsync(RunId run, CancellationToken cancellationToken)
+    {
+        var value = await state.GetAsync(KeyFor(run), cancellationToken).ConfigureAwait(false);
+        if (value is null) return null;
+        var record = JsonSerializer.Deserialize<RunRecord>(value.Value, Options)
+            ?? throw new InvalidDataException($"run record {KeyFor(run)} is empty");
+        record.Params = Normalize(record.Params);
+        foreach (var instance in record.Tasks.SelectMany(t => t.Instances))
+        {
+            if (instance.Outputs is not null) instance.Outputs = Normalize(instance.Outputs);
+        }
+        return record;
+    }
+
+    /// <summary>System.Text.Json reads object values as JsonElement; turn them back into plain values.</summary>
+    private static Dictionary<string, object?> Normalize(Dictionary<string, object?> values) =>
+        values.ToDictionary(kv => kv.Key, kv => kv.Value is JsonElement e ? PlainJson.FromElement(e) : kv.Value);
+
+    public static readonly JsonSerializerOptions Options = new()
+    {
+        WriteIndented = false,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+}

@@ -1,0 +1,551 @@
+using System.Threading.Channels;
+using Orch.Coordination;
+using Orch.Engine.Planning;
+using Orch.Pipeline.Model;
+using Orch.Pipeline.Templates;
+using Orch.Protocol;
+
+namespace Orch.Engine;
+
+/// <summary>
+/// Drives one run: works out which task instances are ready, takes their resources, hands them to
+/// agents over the message bus, and collects results. All run state is changed on one loop
+/// (an actor), so the scheduling logic needs no locks. Agents are reached only through the
+/// coordination ports, whether they run in this process or on other machines.
+/// </summary>
+public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? observer = null, TimeProvider? time = null)
+{
+    private readonly IRunObserver _observer = observer ?? NullRunObserver.Instance;
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    public RunProgress Progress { get; } = new();
+
+    public async Task<RunReport> RunAsync(
+        PipelineDefinition pipeline,
+        IReadOnlyDictionary<string, object?> parameters,
+        RunSettings settings,
+        CancellationToken cancellationToken)
+    {
+        var run = new RunState(pipeline, parameters, settings, backend, _observer, _time, Progress);
+        return await run.ExecuteAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private abstract record Event;
+    private sealed record ResultArrived(TaskResult Result) : Event;
+    private sealed record RetryDue(InstanceNode Instance) : Event;
+    private sealed record LocksGranted(InstanceNode Instance, LockLease Lease) : Event;
+    private sealed record LocksFailed(InstanceNode Instance, Exception? Error) : Event;
+    private sealed record StopRequested(RunStatus Reason) : Event;
+
+    /// <summary>The state of one run; lives only inside <see cref="RunAsync"/>.</summary>
+    private sealed class RunState
+    {
+        private readonly PipelineDefinition _pipeline;
+        private readonly RunSettings _settings;
+        private readonly ICoordinationBackend _backend;
+        private readonly IRunObserver _observer;
+        private readonly TimeProvider _time;
+        private readonly RunProgress _progress;
+        private readonly TaskRenderer _renderer;
+        private readonly RunRecordStore _records;
+        private readonly Dictionary<string, object?> _params;
+        private readonly Dictionary<string, TaskNode> _tasks = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, InstanceNode> _instances = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, InstanceRecord> _previous = new(StringComparer.Ordinal);
+        private readonly Queue<InstanceNode> _ready = new();
+        private readonly HashSet<InstanceNode> _running = [];
+        private readonly Channel<Event> _events = Channel.CreateUnbounded<Event>(new UnboundedChannelOptions { SingleReader = true });
+        private readonly CancellationTokenSource _stopping = new();
+        private readonly Random _random = new();
+        private readonly DateTimeOffset _startedAt;
+        private int _unfinishedTasks;
+        private int _waitingForLocks;
+        private RunStatus? _stopReason;
+        private DateTimeOffset _lastFlush;
+        private TimeSpan _flushInterval = TimeSpan.FromMilliseconds(250);
+
+        public RunState(PipelineDefinition pipeline, IReadOnlyDictionary<string, object?> parameters, RunSettings settings,
+            ICoordinationBackend backend, IRunObserver observer, TimeProvider time, RunProgress progress)
+        {
+            _pipeline = pipeline;
+            _settings = settings;
+            _backend = backend;
+            _observer = observer;
+            _time = time;
+            _progress = progress;
+            _renderer = new TaskRenderer(pipeline);
+            _records = new RunRecordStore(backend.State);
+            _params = new Dictionary<string, object?>(parameters, StringComparer.Ordinal);
+            _startedAt = time.GetUtcNow();
+            _lastFlush = _startedAt;
+            foreach (var instance in settings.Previous?.Tasks.SelectMany(t => t.Instances) ?? []) _previous[instance.Key] = instance;
+            foreach (var definition in pipeline.Tasks) _tasks[definition.Id] = new TaskNode(definition);
+            foreach (var node in _tasks.Values)
+            {
+                node.UnfinishedNeeds = node.Definition.Needs.Count;
+                foreach (var need in node.Definition.Needs) _tasks[need].Dependents.Add(node);
+            }
+            _unfinishedTasks = _tasks.Count;
+        }
+
+        public async Task<RunReport> ExecuteAsync(CancellationToken cancellationToken)
+        {
+            await using var results = await _backend.Bus.SubscribeAsync<TaskResult>(Topics.Results(_settings.RunId), "coordinator", cancellationToken).ConfigureAwait(false);
+            using var pumpStop = new CancellationTokenSource();
+            var pump = PumpResultsAsync(results, pumpStop.Token);
+            await using var onCancel = cancellationToken.Register(() => _events.Writer.TryWrite(new StopRequested(RunStatus.Cancelled)));
+            using var runTimeout = _settings.Timeout is { } limit
+                ? _time.CreateTimer(_ => _events.Writer.TryWrite(new StopRequested(RunStatus.TimedOut)), null, limit, Timeout.InfiniteTimeSpan)
+                : null;
+
+            await FlushAsync(RunStatus.Running).ConfigureAwait(false);
+            foreach (var task in _tasks.Values.Where(t => t.UnfinishedNeeds == 0).ToList()) Start(task);
+
+            DateTimeOffset? giveUpAt = null;
+            while (true)
+            {
+                await DispatchReadyAsync().ConfigureAwait(false);
+                if (_stopReason is null ? _unfinishedTasks == 0 : _running.Count == 0 && _waitingForLocks == 0) break;
+
+                Event next;
+                if (giveUpAt is { } deadline)
+                {
+                    var remaining = deadline - _time.GetUtcNow();
+                    if (remaining <= TimeSpan.Zero) break;
+                    using var wait = new CancellationTokenSource(remaining, _time);
+                    try { next = await _events.Reader.ReadAsync(wait.Token).ConfigureAwait(false); }
+                    catch (OperationCanceledException) { break; }
+                }
+                else
+                {
+                    next = await _events.Reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+
+                do
+                {
+                    await HandleAsync(next).ConfigureAwait(false);
+                    if (_stopReason is not null && giveUpAt is null) giveUpAt = _time.GetUtcNow() + _settings.CancelGrace;
+                } while (_events.Reader.TryRead(out next!));
+
+                if (_time.GetUtcNow() - _lastFlush >= _flushInterval) await FlushAsync(RunStatus.Running).ConfigureAwait(false);
+            }
+
+            // Attempts that did not answer within the grace period are recorded as cancelled.
+            foreach (var instance in _running.ToList()) Complete(instance, InstanceStatus.Cancelled, "did not stop within the cancel grace period");
+
+            var status = _stopReason ?? (_tasks.Values.Any(t => t.Status is InstanceStatus.Failed or InstanceStatus.Cancelled) ? RunStatus.Failed : RunStatus.Succeeded);
+            var record = await FlushAsync(status).ConfigureAwait(false);
+            await pumpStop.CancelAsync().ConfigureAwait(false);
+            try { await pump.ConfigureAwait(false); } catch (OperationCanceledException) { }
+            await _stopping.CancelAsync().ConfigureAwait(false);
+
+            var latencies = _instances.Values
+                .Where(i => i.DoneAt is not null && i.Attempts.Count > 0)
+                .Select(i => i.DoneAt!.Value - i.ReadyAt)
+                .ToList();
+            return new RunReport(_settings.RunId, status, record, _settings.RunDirectory, _time.GetUtcNow() - _startedAt, LatencySummary.From(latencies));
+        }
+
+        private async Task PumpResultsAsync(IMessageSubscription<TaskResult> results, CancellationToken cancellationToken)
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var delivery = await results.ReadAsync(cancellationToken).ConfigureAwait(false);
+                _events.Writer.TryWrite(new ResultArrived(delivery.Message));
+                await delivery.AckAsync().ConfigureAwait(false);
+            }
+        }
+
+        private async ValueTask HandleAsync(Event e)
+        {
+            switch (e)
+            {
+                case ResultArrived { Result: var result }:
+                    await OnResultAsync(result).ConfigureAwait(false);
+                    break;
+                case RetryDue { Instance: var instance }:
+                    if (_stopReason is null) Enqueue(instance);
+                    break;
+                case LocksGranted { Instance: var instance, Lease: var lease }:
+                    _waitingForLocks--;
+                    if (_stopReason is not null)
+                    {
+                        await _backend.Locks.ReleaseAsync(lease.LeaseId, CancellationToken.None).ConfigureAwait(false);
+                        SetStatus(instance, InstanceStatus.Pending);
+                        break;
+                    }
+                    instance.Lease = lease;
+                    _ready.Enqueue(instance);
+                    break;
+                case LocksFailed { Instance: var instance, Error: var error }:
+                    _waitingForLocks--;
+                    if (error is null) SetStatus(instance, InstanceStatus.Pending); // cancelled while waiting: resumable
+                    else Complete(instance, InstanceStatus.Failed, $"could not take resources: {error.Message}");
+                    break;
+                case StopRequested { Reason: var reason }:
+                    await StopAsync(reason).ConfigureAwait(false);
+                    break;
+            }
+        }
+
+        private void Start(TaskNode task)
+        {
+            task.Expanded = true;
+            task.Status = InstanceStatus.Running;
+            task.Scope = BuildScope(task);
+            IReadOnlyList<object?> items;
+            try
+            {
+                items = task.Definition.IsFanOut ? _renderer.ExpandForEach(task.Definition, task.Scope) : [null];
+            }
+            catch (TemplateRenderException ex)
+            {
+                var failed = AddInstance(task, task.Id, null, null);
+                _progress.AddKnown(1);
+                _observer.TaskStarted(task.Id, 1);
+                Complete(failed, InstanceStatus.Failed, $"{ex.Location}: for_each: {ex.Message}");
+                return;
+            }
+
+            for (var i = 0; i < items.Count; i++)
+            {
+                AddInstance(task, task.Definition.IsFanOut ? $"{task.Id}[{i}]" : task.Id, task.Definition.IsFanOut ? i : null, items[i]);
+            }
+            task.Unfinished = task.Instances.Count;
+            _progress.AddKnown(task.Instances.Count);
+            _observer.TaskStarted(task.Id, task.Instances.Count);
+            if (task.Instances.Count == 0)
+            {
+                FinishTask(task, InstanceStatus.Succeeded);
+                return;
+            }
+            foreach (var instance in task.Instances.ToList()) Prepare(instance);
+        }
+
+        private InstanceNode AddInstance(TaskNode task, string key, int? index, object? item)
+        {
+            var instance = new InstanceNode(task, key, index, item) { ReadyAt = _time.GetUtcNow() };
+            task.Instances.Add(instance);
+            task.Unfinished = task.Instances.Count;
+            _instances[key] = instance;
+            return instance;
+        }
+
+        /// <summary>Renders an instance's templates once, then skips it, reuses an earlier result, or queues it.</summary>
+        private void Prepare(InstanceNode instance)
+        {
+            var definition = instance.Task.Definition;
+            var scope = InstanceScope(instance);
+            try
+            {
+                if (!_renderer.ShouldRun(definition, scope))
+                {
+                    Complete(instance, InstanceStatus.Skipped, null);
+                    return;
+                }
+                instance.Body = _renderer.RenderBody(definition, scope);
+                var directory = _renderer.RenderWorkingDirectory(definition, scope);
+                instance.WorkingDirectory = directory is null ? _settings.WorkingDirectory : Path.GetFullPath(directory, _settings.WorkingDirectory);
+                instance.Locks = _renderer.RenderLocks(definition, scope);
+                instance.Fingerprint = TaskRenderer.Fingerprint(instance.Body, instance.WorkingDirectory);
+            }
+            catch (TemplateRenderException ex)
+            {
+                Complete(instance, InstanceStatus.Failed, $"{ex.Location}: {ex.Message}");
+                return;
+            }
+
+            if (_previous.TryGetValue(instance.Key, out var earlier)
+                && earlier.Status == InstanceStatus.Succeeded
+                && earlier.Fingerprint == instance.Fingerprint)
+            {
+                instance.Outputs = earlier.Outputs ?? [];
+                instance.Reused = true;
+                instance.Attempts.AddRange(earlier.Attempts);
+                Complete(instance, InstanceStatus.Succeeded, null);
+                return;
+            }
+            Enqueue(instance);
+        }
+
+        private void Enqueue(InstanceNode instance)
+        {
+            if (instance.Locks.Count == 0)
+            {
+                _ready.Enqueue(instance);
+                return;
+            }
+            SetStatus(instance, InstanceStatus.Waiting);
+            _waitingForLocks++;
+            var requests = instance.Locks.Select(name => new LockRequest(name, CapacityOf(name))).ToList();
+            _ = AcquireAsync(instance, requests);
+        }
+
+        private async Task AcquireAsync(InstanceNode instance, List<LockRequest> requests)
+        {
+            try
+            {
+                var lease = await _backend.Locks.AcquireAsync(requests, $"{_settings.RunId.Value}/{instance.Key}", _settings.LeaseTime, _stopping.Token).ConfigureAwait(false);
+                _events.Writer.TryWrite(new LocksGranted(instance, lease));
+            }
+            catch (OperationCanceledException)
+            {
+                _events.Writer.TryWrite(new LocksFailed(instance, null));
+            }
+            catch (Exception ex)
+            {
+                _events.Writer.TryWrite(new LocksFailed(instance, ex));
+            }
+        }
+
+        private int CapacityOf(string lockName)
+        {
+            var colon = lockName.IndexOf(':', StringComparison.Ordinal);
+            var resource = colon < 0 ? lockName : lockName[..colon];
+            return _pipeline.FindResource(resource)?.Capacity ?? 1;
+        }
+
+        private async ValueTask DispatchReadyAsync()
+        {
+            while (_stopReason is null && _running.Count < _settings.MaxParallel && _ready.TryDequeue(out var instance))
+            {
+                instance.Attempt++;
+                var attemptId = AttemptId.New();
+                instance.CurrentAttempt = attemptId;
+                var logPath = Path.Combine(_settings.RunDirectory, "logs", InstancePath(instance), $"attempt-{instance.Attempt}.log");
+                var dispatch = new TaskDispatch
+                {
+                    RunId = _settings.RunId,
+                    InstanceKey = instance.Key,
+                    TaskId = instance.Task.Id,
+                    Attempt = instance.Attempt,
+                    AttemptId = attemptId,
+                    Body = instance.Body!,
+                    Timeout = instance.Task.Definition.Timeout,
+                    LogPath = logPath,
+                    ArtifactDirectory = Path.Combine(_settings.RunDirectory, "artifacts", InstancePath(instance)),
+                    WorkingDirectory = instance.WorkingDirectory!,
+                    Locks = instance.Lease?.Grants ?? [],
+                    LeaseId = instance.Lease?.LeaseId,
+                };
+                instance.Attempts.Add(new AttemptRecord
+                {
+                    Number = instance.Attempt,
+                    Id = attemptId.Value,
+                    Log = Path.GetRelativePath(_settings.RunDirectory, logPath),
+                    StartedAt = _time.GetUtcNow(),
+                });
+                SetStatus(instance, InstanceStatus.Running);
+                _running.Add(instance);
+                _observer.AttemptStarted(instance.Key, instance.Attempt);
+                await _backend.Bus.PublishAsync(Topics.Tasks, dispatch, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+
+        private static string InstancePath(InstanceNode instance) =>
+            instance.Index is { } index ? Path.Combine(instance.Task.Id, index.ToString(System.Globalization.CultureInfo.InvariantCulture)) : instance.Task.Id;
+
+        private async ValueTask OnResultAsync(TaskResult result)
+        {
+            // A result for an attempt we no longer wait for (a duplicate, or a late answer after a
+            // retry was dispatched) must not overwrite the current one.
+            if (!_instances.TryGetValue(result.InstanceKey, out var instance) || instance.CurrentAttempt != result.AttemptId || !_running.Remove(instance))
+                return;
+
+            if (instance.Lease is { } lease)
+            {
+                instance.Lease = null;
+                await _backend.Locks.ReleaseAsync(lease.LeaseId, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            var attempt = instance.Attempts[^1];
+            attempt.Status = result.Status.ToString().ToLowerInvariant();
+            attempt.ExitCode = result.ExitCode;
+            attempt.Error = result.Error;
+            attempt.Agent = result.AgentId.Value;
+            attempt.StartedAt = result.StartedAt;
+            attempt.FinishedAt = result.FinishedAt;
+
+            if (result.Status == AttemptStatus.Succeeded)
+            {
+                instance.Outputs = result.Outputs;
+                _observer.AttemptFinished(instance.Key, result, false, null);
+                Complete(instance, InstanceStatus.Succeeded, null);
+                return;
+            }
+
+            var retry = instance.Task.Definition.Retry;
+            if (_stopReason is null && result.Retryable && result.Status != AttemptStatus.Cancelled && instance.Attempt < retry.Attempts)
+            {
+                var delay = Backoff.Delay(retry, instance.Attempt + 1, _random);
+                _observer.AttemptFinished(instance.Key, result, true, delay);
+                SetStatus(instance, InstanceStatus.Pending);
+                if (delay <= TimeSpan.Zero) Enqueue(instance);
+                else _ = RetryLaterAsync(instance, delay);
+                return;
+            }
+
+            _observer.AttemptFinished(instance.Key, result, false, null);
+            if (_stopReason is not null && result.Status == AttemptStatus.Cancelled)
+            {
+                Complete(instance, InstanceStatus.Cancelled, result.Error ?? "cancelled");
+                return;
+            }
+            Complete(instance, InstanceStatus.Failed, result.Error ?? $"attempt {result.Status.ToString().ToLowerInvariant()}");
+        }
+
+        private async Task RetryLaterAsync(InstanceNode instance, TimeSpan delay)
+        {
+            try
+            {
+                await Task.Delay(delay, _time, _stopping.Token).ConfigureAwait(false);
+                _events.Writer.TryWrite(new RetryDue(instance));
+            }
+            catch (OperationCanceledException)
+            {
+                // The run is stopping; the instance stays pending and a resumed run takes it up.
+            }
+        }
+
+        private void Complete(InstanceNode instance, InstanceStatus status, string? error)
+        {
+            _running.Remove(instance);
+            SetStatus(instance, status);
+            instance.Error = error;
+            instance.DoneAt = _time.GetUtcNow();
+            var task = instance.Task;
+            task.Unfinished--;
+            if (task.Unfinished == 0)
+            {
+                var failed = task.Instances.Any(i => i.Status is InstanceStatus.Failed or InstanceStatus.Cancelled);
+                FinishTask(task, failed ? InstanceStatus.Failed : InstanceStatus.Succeeded);
+            }
+        }
+
+        private void SetStatus(InstanceNode instance, InstanceStatus status)
+        {
+            _progress.Move(instance.Status, status);
+            instance.Status = status;
+        }
+
+        private void FinishTask(TaskNode task, InstanceStatus status)
+        {
+            task.Status = status;
+            _unfinishedTasks--;
+            _observer.TaskFinished(task.Id, status);
+            foreach (var dependent in task.Dependents)
+            {
+                if (dependent.Expanded || dependent.Status != InstanceStatus.Pending) continue;
+                if (!status.LetsDependentsRun())
+                {
+                    MarkUpstreamFailed(dependent);
+                    continue;
+                }
+                dependent.UnfinishedNeeds--;
+                if (dependent.UnfinishedNeeds == 0 && _stopReason is null) Start(dependent);
+            }
+        }
+
+        private void MarkUpstreamFailed(TaskNode task)
+        {
+            if (task.Status != InstanceStatus.Pending) return;
+            task.Status = InstanceStatus.UpstreamFailed;
+            _unfinishedTasks--;
+            _observer.TaskFinished(task.Id, task.Status);
+            foreach (var dependent in task.Dependents) MarkUpstreamFailed(dependent);
+        }
+
+        private async ValueTask StopAsync(RunStatus reason)
+        {
+            if (_stopReason is not null) return;
+            _stopReason = reason;
+            _observer.Warning(reason == RunStatus.TimedOut ? "run timed out: stopping running tasks" : "cancelling: stopping running tasks");
+            await _stopping.CancelAsync().ConfigureAwait(false);
+            while (_ready.TryDequeue(out var queued))
+            {
+                if (queued.Lease is { } lease)
+                {
+                    queued.Lease = null;
+                    await _backend.Locks.ReleaseAsync(lease.LeaseId, CancellationToken.None).ConfigureAwait(false);
+                }
+                SetStatus(queued, InstanceStatus.Pending);
+            }
+            foreach (var instance in _running)
+            {
+                var message = new CancelAttempt(_settings.RunId, instance.CurrentAttempt!.Value, reason == RunStatus.TimedOut ? "run timed out" : "run cancelled");
+                await _backend.Bus.PublishAsync(Topics.Control, message, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+
+        private TemplateScope BuildScope(TaskNode task)
+        {
+            var upstream = new Dictionary<string, object?>(StringComparer.Ordinal);
+            foreach (var id in Upstream(task)) upstream[id] = TaskView(_tasks[id]);
+            return new TemplateScope { Params = _params, Tasks = upstream };
+        }
+
+        private static TemplateScope InstanceScope(InstanceNode instance) =>
+            instance.Task.Definition.IsFanOut
+                ? new TemplateScope { Params = instance.Task.Scope!.Params, Tasks = instance.Task.Scope.Tasks, HasItem = true, Item = instance.Item, Index = instance.Index ?? 0 }
+                : instance.Task.Scope!;
+
+        /// <summary>Every task reachable through needs, so templates may read outputs of any ancestor.</summary>
+        private IEnumerable<string> Upstream(TaskNode task)
+        {
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            var stack = new Stack<string>(task.Definition.Needs);
+            while (stack.TryPop(out var id))
+            {
+                if (!seen.Add(id)) continue;
+                foreach (var need in _tasks[id].Definition.Needs) stack.Push(need);
+            }
+            return seen;
+        }
+
+        /// <summary>What <c>tasks.ID</c> shows a template: a fan-out's outputs are a list in item order.</summary>
+        private static Dictionary<string, object?> TaskView(TaskNode task) => new(StringComparer.Ordinal)
+        {
+            ["status"] = task.Status.ToDisplay(),
+            ["outputs"] = task.Definition.IsFanOut
+                ? task.Instances.Select(i => (object?)i.Outputs).ToList()
+                : task.Instances.Count > 0 ? task.Instances[0].Outputs : new Dictionary<string, object?>(),
+        };
+
+        private async ValueTask<RunRecord> FlushAsync(RunStatus status)
+        {
+            var started = _time.GetUtcNow();
+            var record = new RunRecord
+            {
+                RunId = _settings.RunId.Value,
+                Pipeline = _pipeline.Name,
+                File = _pipeline.FilePath,
+                Params = _params,
+                Status = status,
+                StartedAt = _startedAt,
+                FinishedAt = status == RunStatus.Running ? null : started,
+                Tasks = _pipeline.Tasks.Select(d => _tasks[d.Id]).Select(t => new TaskRecord
+                {
+                    Id = t.Id,
+                    Status = t.Status,
+                    Instances = t.Instances.Select(i => new InstanceRecord
+                    {
+                        Key = i.Key,
+                        Index = i.Index,
+                        Status = i.Status,
+                        Fingerprint = i.Fingerprint,
+                        Outputs = i.Outputs.Count == 0 ? null : new Dictionary<string, object?>(i.Outputs),
+                        Error = i.Error,
+                        Reused = i.Reused,
+                        Attempts = i.Attempts,
+                    }).ToList(),
+                }).ToList(),
+            };
+            await _records.SaveAsync(record, CancellationToken.None).ConfigureAwait(false);
+            var now = _time.GetUtcNow();
+            _lastFlush = now;
+            // Keep snapshot writing to a small share of the loop's time on very large runs.
+            _flushInterval = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(250).Ticks, (now - started).Ticks * 10));
+            return record;
+        }
+    }
+}

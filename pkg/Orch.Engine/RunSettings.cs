@@ -1,0 +1,23 @@
+using Orch.Protocol;
+
+namespace Orch.Engine;
+
+/// <summary>How one run is carried out.</summary>
+public sealed record RunSettings
+{
+    public required RunId RunId { get; init; }
+    /// <summary>Directory that relative paths resolve against; shell tasks start here by default.</summary>
+    public required string WorkingDirectory { get; init; }
+    /// <summary>Directory for logs and artifacts of this run (<c>.orch/runs/RUN_ID</c>).</summary>
+    public required string RunDirectory { get; init; }
+    /// <summary>Most task attempts dispatched to agents at once.</summary>
+    public int MaxParallel { get; init; } = Environment.ProcessorCount;
+    /// <summary>Limit for the whole run; null for none.</summary>
+    public TimeSpan? Timeout { get; init; }
+    /// <summary>How long running attempts get to stop after a cancel before the run gives up on them.</summary>
+    public TimeSpan CancelGrace { get; init; } = TimeSpan.FromSeconds(15);
+    /// <summary>Lease time of held resources; agents renew while the task runs.</summary>
+    public TimeSpan LeaseTime { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>The record of an earlier attempt at this run: its succeeded, unchanged instances are not run again.</summary>
+    public RunRecord? Previous { get; init; }
+}

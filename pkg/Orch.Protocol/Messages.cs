@@ -1,0 +1,78 @@
+namespace Orch.Protocol;
+
+/// <summary>Topic names shared by the coordinator and agents.</summary>
+public static class Topics
+{
+    /// <summary>Task dispatches; agents compete for them in one consumer group.</summary>
+    public const string Tasks = "orch.tasks";
+    /// <summary>Broadcast control messages (cancel an attempt); every agent reads all of them.</summary>
+    public const string Control = "orch.control";
+    /// <summary>Results of one run, read by that run's coordinator.</summary>
+    public static string Results(RunId run) => $"orch.results.{run.Value}";
+    public const string AgentsGroup = "agents";
+}
+
+/// <summary>
+/// What an agent must run: one attempt of one task instance, fully rendered (no templates left).
+/// Paths are absolute. Values in <see cref="ActionBody.With"/> and outputs are plain JSON-like values.
+/// </summary>
+public sealed record TaskDispatch
+{
+    public const int CurrentVersion = 1;
+    public int Version { get; init; } = CurrentVersion;
+    public required RunId RunId { get; init; }
+    /// <summary>Instance key, e.g. <c>count[3]</c> or <c>merge</c>.</summary>
+    public required string InstanceKey { get; init; }
+    public required string TaskId { get; init; }
+    public required int Attempt { get; init; }
+    public required AttemptId AttemptId { get; init; }
+    public required TaskBody Body { get; init; }
+    public TimeSpan? Timeout { get; init; }
+    /// <summary>Where the attempt's combined stdout/stderr (or action log) goes.</summary>
+    public required string LogPath { get; init; }
+    /// <summary>Directory for files the task produces; created on demand.</summary>
+    public required string ArtifactDirectory { get; init; }
+    /// <summary>Directory that relative paths resolve against (shell tasks start in it).</summary>
+    public required string WorkingDirectory { get; init; }
+    /// <summary>Locks held for this attempt, with their fencing tokens.</summary>
+    public IReadOnlyList<LockGrant> Locks { get; init; } = [];
+    /// <summary>The lease that holds <see cref="Locks"/>; the agent renews it while the attempt runs.</summary>
+    public string? LeaseId { get; init; }
+}
+
+public abstract record TaskBody;
+
+/// <summary>A built-in action with its rendered inputs.</summary>
+public sealed record ActionBody(string Action, IReadOnlyDictionary<string, object?> With) : TaskBody;
+
+/// <summary>A shell task: its interpreter (null for <c>/bin/sh</c>), rendered script, and the task's own environment additions.</summary>
+public sealed record ShellBody(string? Shell, string Script, IReadOnlyDictionary<string, string> Environment) : TaskBody;
+
+/// <summary>One held resource (<c>fork:3</c>) and its fencing token, which grows with every grant of that resource.</summary>
+public sealed record LockGrant(string Resource, long FencingToken);
+
+public enum AttemptStatus { Succeeded, Failed, TimedOut, Cancelled }
+
+/// <summary>The outcome of one attempt, published by the agent that ran it.</summary>
+public sealed record TaskResult
+{
+    public required RunId RunId { get; init; }
+    public required string InstanceKey { get; init; }
+    public required int Attempt { get; init; }
+    public required AttemptId AttemptId { get; init; }
+    public required AgentId AgentId { get; init; }
+    public required AttemptStatus Status { get; init; }
+    public int? ExitCode { get; init; }
+    /// <summary>One line for people: why it failed.</summary>
+    public string? Error { get; init; }
+    /// <summary>False when trying again cannot help (bad input to an action).</summary>
+    public bool Retryable { get; init; } = true;
+    public IReadOnlyDictionary<string, object?> Outputs { get; init; } = EmptyOutputs;
+    public required DateTimeOffset StartedAt { get; init; }
+    public required DateTimeOffset FinishedAt { get; init; }
+
+    public static readonly IReadOnlyDictionary<string, object?> EmptyOutputs = new Dictionary<string, object?>();
+}
+
+/// <summary>Asks whichever agent runs <see cref="AttemptId"/> to stop it.</summary>
+public sealed record CancelAttempt(RunId RunId, AttemptId AttemptId, string Reason);
