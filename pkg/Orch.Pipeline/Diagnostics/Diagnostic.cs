@@ -25,6 +25,8 @@ public static class DiagnosticCodes
     public const string MissingKey = "ORCH004";
     public const string WrongType = "ORCH005";
     public const string DuplicateKey = "ORCH006";
+    /// <summary>A task id, param, resource or environment variable name with characters that are not allowed.</summary>
+    public const string InvalidName = "ORCH007";
     public const string UnknownNeed = "ORCH010";
     public const string Cycle = "ORCH011";
     public const string RunAndUses = "ORCH012";
@@ -35,6 +37,8 @@ public static class DiagnosticCodes
     public const string OutputNotUpstream = "ORCH021";
     public const string UnknownParam = "ORCH022";
     public const string ItemOutsideFanOut = "ORCH023";
+    /// <summary>Warning: a value interpolated into a <c>run:</c> script without the <c>sh</c> filter.</summary>
+    public const string UnquotedShellValue = "ORCH024";
     public const string BadDuration = "ORCH030";
     public const string BadValue = "ORCH031";
     public const string BadParamOverride = "ORCH040";

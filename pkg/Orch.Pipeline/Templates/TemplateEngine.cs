@@ -188,7 +188,7 @@ public static class TemplateEngine
         if (!trimmed.StartsWith("{{", StringComparison.Ordinal) || !trimmed.EndsWith("}}", StringComparison.Ordinal)) return null;
         if (trimmed.IndexOf("{{", 2, StringComparison.Ordinal) >= 0) return null;
         var statements = page.Body?.Statements;
-        var code = statements?.Where(s => s is not ScriptRawStatement raw || !string.IsNullOrWhiteSpace(raw.Text.ToString())).ToList();
+        var code = statements?.Where(s => s is not ScriptEscapeStatement && (s is not ScriptRawStatement raw || !string.IsNullOrWhiteSpace(raw.Text.ToString()))).ToList();
         return code is [ScriptExpressionStatement { Expression: var expression }] ? expression : null;
     }
 
