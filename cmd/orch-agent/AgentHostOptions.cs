@@ -1,0 +1,36 @@
+namespace Orch.AgentHost;
+
+/// <summary>
+/// Settings of an agent process, from <c>ORCH_AGENT__*</c> environment variables or
+/// <c>--Agent:Name=value</c> arguments. Checked at start: a bad setting stops the process
+/// with a message instead of an agent that silently takes no work.
+/// </summary>
+public sealed class AgentHostOptions
+{
+    public const string Section = "Agent";
+
+    /// <summary>Coordination backend. Only <c>embedded</c> exists in this version; remote backends plug in here.</summary>
+    public string Backend { get; set; } = "embedded";
+
+    /// <summary>Agent id; default HOST-PID.</summary>
+    public string? Id { get; set; }
+
+    /// <summary>Tasks run at once.</summary>
+    public int Slots { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>Labels tasks can target.</summary>
+    public List<string> Labels { get; set; } = [];
+
+    /// <summary>Directory for run records of the embedded backend.</summary>
+    public string WorkDirectory { get; set; } = ".orch";
+
+    /// <summary>Every problem with these settings, each naming the setting and what to do.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var problems = new List<string>();
+        if (Backend != "embedded") problems.Add($"Agent:Backend is '{Backend}'; this version supports 'embedded' only");
+        if (Slots is < 1 or > 1024) problems.Add($"Agent:Slots is {Slots}; use a number from 1 to 1024");
+        if (string.IsNullOrWhiteSpace(WorkDirectory)) problems.Add("Agent:WorkDirectory is empty; set a directory for run records");
+        return problems;
+    }
+}

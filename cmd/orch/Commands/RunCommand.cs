@@ -1,0 +1,108 @@
+using System.ComponentModel;
+using System.Globalization;
+using Orch.Cli.Rendering;
+using Orch.Engine;
+using Orch.Hosting;
+using Orch.Pipeline.Model;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Orch.Cli.Commands;
+
+/// <summary><c>orch run FILE</c>: runs a pipeline and reports how it went.</summary>
+public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
+{
+    public sealed class Settings : PipelineSettings
+    {
+        [CommandOption("-p|--param <KEY=VALUE>")]
+        [Description("Set a pipeline parameter; repeat for several.")]
+        public string[] Params { get; init; } = [];
+
+        [CommandOption("--resume <RUN_ID>")]
+        [Description("Resume an earlier run ('last' for the newest run of this pipeline): only what did not succeed runs again.")]
+        public string? Resume { get; init; }
+
+        [CommandOption("--junit <FILE>")]
+        [Description("Write a JUnit XML report (one testcase per task instance).")]
+        public string? JUnit { get; init; }
+
+        [CommandOption("--json")]
+        [Description("Print the run summary as JSON on stdout; progress goes to stderr.")]
+        public bool Json { get; init; }
+
+        [CommandOption("--max-parallel <N>")]
+        [Description("Most tasks running at once (default: number of processors).")]
+        public int? MaxParallel { get; init; }
+
+        [CommandOption("--timeout <DURATION>")]
+        [Description("Stop the run after this long (e.g. 30m); exit code 124. Overrides the pipeline's timeout.")]
+        public string? Timeout { get; init; }
+
+        [CommandOption("--plain")]
+        [Description("Plain timestamped progress lines even on a terminal (the default without one).")]
+        public bool Plain { get; init; }
+
+        public override ValidationResult Validate()
+        {
+            foreach (var p in Params)
+            {
+                if (p.IndexOf('=', StringComparison.Ordinal) <= 0) return ValidationResult.Error($"-p expects KEY=VALUE, got '{p}'");
+            }
+            if (MaxParallel is < 1) return ValidationResult.Error("--max-parallel must be 1 or more");
+            if (Timeout is not null && !Duration.TryParse(Timeout, out _)) return ValidationResult.Error($"--timeout: '{Timeout}' is not a duration (use e.g. 500ms, 30s, 5m, 1h30m)");
+            return ValidationResult.Success();
+        }
+    }
+
+    public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var request = new RunRequest
+        {
+            PipelineFile = settings.File,
+            Params = settings.Params.Select(p => new KeyValuePair<string, string>(p[..p.IndexOf('=', StringComparison.Ordinal)], p[(p.IndexOf('=', StringComparison.Ordinal) + 1)..])).ToList(),
+            Resume = settings.Resume,
+            MaxParallel = settings.MaxParallel,
+            Timeout = settings.Timeout is null ? null : Duration.TryParse(settings.Timeout, out var t) ? t : null,
+        };
+
+        var human = settings.Json ? Console.Error : Console.Out;
+        var live = !settings.Plain && !settings.Json && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("CI") is null or "" or "false";
+        var progress = new RunProgress();
+        var tracker = new TaskProgress();
+        IRunObserver observer = live ? new LiveProgressObserver(tracker) : new PlainProgressObserver(tracker, human, progress);
+
+        RunOutcome outcome;
+        if (live)
+        {
+            outcome = await LiveProgressObserver.ShowAsync(progress, tracker, token => new RunService().RunAsync(request, observer, progress, token), cancellationToken);
+        }
+        else
+        {
+            using var ticker = ((PlainProgressObserver)observer).StartTicker();
+            outcome = await new RunService().RunAsync(request, observer, progress, cancellationToken);
+        }
+
+        switch (outcome)
+        {
+            case PipelineInvalid invalid:
+                DiagnosticsPrinter.Print(invalid.Load.Diagnostics, invalid.Load.SourceText);
+                return DiagnosticsPrinter.ExitCodeFor(invalid.Load.Diagnostics);
+            case RequestInvalid bad:
+                DiagnosticsPrinter.Print(bad.Diagnostics, bad.SourceText);
+                return ExitCodes.ParamsInvalid;
+            case RunCompleted { Report: var report }:
+                RunSummary.Print(report, human);
+                if (settings.JUnit is { } junit) JUnitReport.Write(report, junit);
+                if (settings.Json) Console.Out.WriteLine(RunSummary.ToJson(report));
+                return report.Status switch
+                {
+                    RunStatus.Succeeded => ExitCodes.Success,
+                    RunStatus.Cancelled => ExitCodes.Cancelled,
+                    RunStatus.TimedOut => ExitCodes.TimedOut,
+                    _ => ExitCodes.TaskFailed,
+                };
+            default:
+                throw new InvalidOperationException($"unexpected outcome {outcome.GetType().Name}");
+        }
+    }
+}

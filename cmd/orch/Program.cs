@@ -1,0 +1,71 @@
+using Orch.Cli;
+using Orch.Cli.Commands;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+using var interrupt = new CancellationTokenSource();
+var interrupts = 0;
+Console.CancelKeyPress += (_, e) =>
+{
+    // First Ctrl-C cancels the run gracefully (state is saved, the run can be resumed); a second one kills.
+    if (Interlocked.Increment(ref interrupts) > 1) return;
+    e.Cancel = true;
+    interrupt.Cancel();
+};
+using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
+{
+    context.Cancel = true;
+    interrupt.Cancel();
+});
+
+var app = new CommandApp();
+app.Configure(config =>
+{
+    config.SetApplicationName("orch");
+    config.SetApplicationVersion(typeof(ExitCodes).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
+    config.PropagateExceptions();
+    config.AddCommand<RunCommand>("run")
+        .WithDescription("Run a pipeline on the embedded default (agents in this process).")
+        .WithExample("run", "pipelines/wordcount.yml", "-p", "input=examples/wordcount/corpus", "-p", "output=out/wordcount.json")
+        .WithExample("run", "pipelines/wordcount.yml", "--resume", "last");
+    config.AddCommand<ValidateCommand>("validate")
+        .WithDescription("Check a pipeline file and report every problem at once.")
+        .WithExample("validate", "pipelines/wordcount.yml");
+    config.AddCommand<GraphCommand>("graph")
+        .WithDescription("Print a pipeline's task graph as Mermaid or Graphviz DOT.")
+        .WithExample("graph", "pipelines/wordcount.yml", "--format", "dot");
+});
+
+try
+{
+    return await app.RunAsync(args, interrupt.Token);
+}
+catch (CommandParseException ex)
+{
+    AnsiConsole.Console.Profile.Out = new AnsiConsoleOutput(Console.Error);
+    Console.Error.WriteLine($"orch: {ex.Message}");
+    Console.Error.WriteLine("Try 'orch --help'.");
+    return ExitCodes.Usage;
+}
+catch (CommandRuntimeException ex)
+{
+    Console.Error.WriteLine($"orch: {ex.Message}");
+    Console.Error.WriteLine("Try 'orch --help'.");
+    return ExitCodes.Usage;
+}
+catch (IOException ex)
+{
+    Console.Error.WriteLine($"orch: {ex.Message}");
+    return ExitCodes.Infrastructure;
+}
+catch (UnauthorizedAccessException ex)
+{
+    Console.Error.WriteLine($"orch: {ex.Message}");
+    return ExitCodes.Infrastructure;
+}
+catch (Exception ex)
+{
+    Console.Error.WriteLine($"orch: internal error: {ex}");
+    Console.Error.WriteLine("This is a bug in orch; please report it with the text above.");
+    return ExitCodes.InternalError;
+}

@@ -1,0 +1,94 @@
+using System.Globalization;
+using System.Text.Json;
+using Orch.Engine;
+using Spectre.Console;
+
+namespace Orch.Cli.Rendering;
+
+/// <summary>The end-of-run summary: a table per task, failures with their logs, the run id and where to look.</summary>
+public static class RunSummary
+{
+    public static void Print(RunReport report, TextWriter output)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(output),
+            Ansi = output == Console.Out && !Console.IsOutputRedirected ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = output == Console.Out && !Console.IsOutputRedirected ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+        });
+        var table = new Table().Border(TableBorder.Simple).AddColumns("task", "status", "instances", "ok", "failed", "skipped", "attempts", "reused");
+        foreach (var task in report.Record.Tasks)
+        {
+            var instances = task.Instances;
+            table.AddRow(
+                Markup.Escape(task.Id),
+                StatusMarkup(task.Status),
+                N(instances.Count),
+                N(instances.Count(i => i.Status == InstanceStatus.Succeeded)),
+                N(instances.Count(i => i.Status is InstanceStatus.Failed or InstanceStatus.Cancelled)),
+                N(instances.Count(i => i.Status is InstanceStatus.Skipped or InstanceStatus.UpstreamFailed)),
+                N(instances.Sum(i => i.Reused ? 0 : i.Attempts.Count)),
+                N(instances.Count(i => i.Reused)));
+        }
+        console.Write(table);
+
+        var failures = report.Record.Tasks.SelectMany(t => t.Instances).Where(i => i.Status is InstanceStatus.Failed or InstanceStatus.Cancelled).ToList();
+        foreach (var failure in failures.Take(20))
+        {
+            var log = failure.Attempts.LastOrDefault()?.Log;
+            console.MarkupLine($"[red]{failure.Status.ToDisplay()}[/] {Markup.Escape(failure.Key)}: {Markup.Escape(failure.Error ?? "")}");
+            if (log is not null) console.MarkupLine($"  log: {Markup.Escape(Path.GetRelativePath(Directory.GetCurrentDirectory(), Path.Combine(report.RunDirectory, log)))}");
+        }
+        if (failures.Count > 20) console.MarkupLine($"... and {failures.Count - 20} more failures");
+
+        var runDirectory = Path.GetRelativePath(Directory.GetCurrentDirectory(), report.RunDirectory);
+        console.MarkupLine($"run {Markup.Escape(report.RunId.Value)} {StatusMarkup(report.Status)} in {Elapsed(report.Elapsed)}");
+        console.MarkupLine($"logs: {Markup.Escape(Path.Combine(runDirectory, "logs"))}");
+        if (report.Status is not RunStatus.Succeeded)
+            console.MarkupLine($"resume: orch run {Markup.Escape(report.Record.File)} --resume {Markup.Escape(report.RunId.Value)}");
+    }
+
+    public static string ToJson(RunReport report) => JsonSerializer.Serialize(new
+    {
+        run_id = report.RunId.Value,
+        pipeline = report.Record.Pipeline,
+        status = report.Status.ToString().ToLowerInvariant(),
+        elapsed_ms = (long)report.Elapsed.TotalMilliseconds,
+        run_directory = report.RunDirectory,
+        latency_ms = new { p50 = report.Latency.P50.TotalMilliseconds, p99 = report.Latency.P99.TotalMilliseconds },
+        tasks = report.Record.Tasks.Select(t => new
+        {
+            id = t.Id,
+            status = t.Status.ToDisplay(),
+            instances = t.Instances.Count,
+            succeeded = t.Instances.Count(i => i.Status == InstanceStatus.Succeeded),
+            failed = t.Instances.Count(i => i.Status is InstanceStatus.Failed or InstanceStatus.Cancelled),
+            skipped = t.Instances.Count(i => i.Status is InstanceStatus.Skipped or InstanceStatus.UpstreamFailed),
+            reused = t.Instances.Count(i => i.Reused),
+            outputs = t.Instances.Count == 1 ? t.Instances[0].Outputs : null,
+        }),
+        failures = report.Record.Tasks.SelectMany(t => t.Instances)
+            .Where(i => i.Status is InstanceStatus.Failed or InstanceStatus.Cancelled)
+            .Select(i => new { instance = i.Key, status = i.Status.ToDisplay(), error = i.Error, log = i.Attempts.LastOrDefault()?.Log }),
+    }, new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+
+    private static string StatusMarkup(InstanceStatus status) => status switch
+    {
+        InstanceStatus.Succeeded => "[green]succeeded[/]",
+        InstanceStatus.Failed or InstanceStatus.Cancelled or InstanceStatus.UpstreamFailed => $"[red]{status.ToDisplay()}[/]",
+        _ => status.ToDisplay(),
+    };
+
+    private static string StatusMarkup(RunStatus status) => status switch
+    {
+        RunStatus.Succeeded => "[green]succeeded[/]",
+        RunStatus.TimedOut => "[red]timed out[/]",
+        _ => $"[red]{status.ToString().ToLowerInvariant()}[/]",
+    };
+
+    private static string N(int n) => n.ToString(CultureInfo.InvariantCulture);
+
+    private static string Elapsed(TimeSpan t) => t.TotalSeconds < 60
+        ? t.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture) + "s"
+        : $"{(int)t.TotalMinutes}m{t.Seconds:00}s";
+}

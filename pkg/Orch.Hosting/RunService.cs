@@ -1,0 +1,127 @@
+using System.Globalization;
+using Orch.Actions;
+using Orch.Engine;
+using Orch.Pipeline.Diagnostics;
+using Orch.Pipeline.Loading;
+using Orch.Pipeline.Params;
+using Orch.Protocol;
+
+namespace Orch.Hosting;
+
+/// <summary>What <c>orch run</c> asks for.</summary>
+public sealed record RunRequest
+{
+    public required string PipelineFile { get; init; }
+    public IReadOnlyList<KeyValuePair<string, string>> Params { get; init; } = [];
+    /// <summary>A run id, or <c>last</c>, to resume; null for a new run.</summary>
+    public string? Resume { get; init; }
+    public int? MaxParallel { get; init; }
+    public TimeSpan? Timeout { get; init; }
+    public string WorkingDirectory { get; init; } = Directory.GetCurrentDirectory();
+    /// <summary>Where run records live; default <c>.orch</c> under the working directory.</summary>
+    public string? StateDirectory { get; init; }
+}
+
+/// <summary>How a run request ended before or after running.</summary>
+public abstract record RunOutcome;
+
+/// <summary>The pipeline file has errors (or cannot be read); nothing ran.</summary>
+public sealed record PipelineInvalid(PipelineLoadResult Load) : RunOutcome;
+
+/// <summary>The request itself is wrong (a bad -p value, an unknown run to resume); nothing ran.</summary>
+public sealed record RequestInvalid(IReadOnlyList<Diagnostic> Diagnostics, string? SourceText) : RunOutcome;
+
+public sealed record RunCompleted(RunReport Report) : RunOutcome;
+
+/// <summary>
+/// Loads, checks and runs a pipeline on the embedded default. The CLI's <c>run</c> command is a
+/// thin shell over this.
+/// </summary>
+public sealed class RunService(TimeProvider? time = null)
+{
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    public static PipelineLoadOptions LoadOptions { get; } = new() { KnownActions = ActionRegistry.CreateDefault().Names };
+
+    /// <summary>Loads and validates a pipeline file.</summary>
+    public static PipelineLoadResult Load(string path) => PipelineLoader.Load(path, LoadOptions);
+
+    /// <param name="observer">Hears task events (progress lines, failures).</param>
+    /// <param name="progress">Counters the caller may poll for a live display.</param>
+    public async Task<RunOutcome> RunAsync(RunRequest request, IRunObserver? observer, RunProgress? progress, CancellationToken cancellationToken)
+    {
+        var load = Load(request.PipelineFile);
+        if (!load.Succeeded) return new PipelineInvalid(load);
+        var pipeline = load.Pipeline!;
+
+        var stateDirectory = Path.GetFullPath(request.StateDirectory ?? ".orch", request.WorkingDirectory);
+        await using var runtime = new EmbeddedRuntime(stateDirectory, request.MaxParallel ?? Environment.ProcessorCount, _time);
+        var records = new RunRecordStore(runtime.Backend.State);
+
+        RunRecord? previous = null;
+        RunId runId;
+        if (request.Resume is { } resume)
+        {
+            var id = resume == "last" ? LatestRun(stateDirectory, pipeline.Name) : resume;
+            previous = id is null ? null : await records.LoadAsync(new RunId(id), cancellationToken).ConfigureAwait(false);
+            if (previous is null)
+            {
+                var message = id is null ? $"no earlier run of '{pipeline.Name}' to resume" : $"no run '{id}' to resume";
+                return new RequestInvalid([new Diagnostic(DiagnosticCodes.BadParamOverride, DiagnosticSeverity.Error, SourceLocation.None(Path.Combine(stateDirectory, "runs")), message, "see the run ids under .orch/runs, or omit --resume to start a new run")], null);
+            }
+            runId = new RunId(previous.RunId);
+        }
+        else
+        {
+            runId = NewRunId(pipeline.Name);
+        }
+
+        var resolution = ParamResolver.Resolve(pipeline, request.Params);
+        if (resolution.Diagnostics.Any(d => d.IsError)) return new RequestInvalid(resolution.Diagnostics, load.SourceText);
+        var parameters = new Dictionary<string, object?>(resolution.Values, StringComparer.Ordinal);
+        if (previous is not null)
+        {
+            // A resumed run keeps the values it started with unless -p changes them.
+            var overridden = request.Params.Select(p => p.Key).ToHashSet(StringComparer.Ordinal);
+            foreach (var (name, value) in previous.Params)
+            {
+                if (!overridden.Contains(name) && parameters.ContainsKey(name)) parameters[name] = value;
+            }
+        }
+
+        await runtime.WaitUntilReadyAsync(cancellationToken).ConfigureAwait(false);
+        var settings = new RunSettings
+        {
+            RunId = runId,
+            WorkingDirectory = request.WorkingDirectory,
+            RunDirectory = Path.Combine(stateDirectory, "runs", runId.Value),
+            MaxParallel = runtime.Slots,
+            Timeout = request.Timeout ?? pipeline.Timeout,
+            Previous = previous,
+        };
+        var coordinator = new RunCoordinator(runtime.Backend, observer, _time, progress);
+        var report = await coordinator.RunAsync(pipeline, parameters, settings, cancellationToken).ConfigureAwait(false);
+        return new RunCompleted(report);
+    }
+
+    /// <summary>Ids sort by time, so the newest run of a pipeline is the greatest id with its name.</summary>
+    public static string? LatestRun(string stateDirectory, string pipelineName)
+    {
+        var runs = Path.Combine(stateDirectory, "runs");
+        if (!Directory.Exists(runs)) return null;
+        return Directory.EnumerateDirectories(runs)
+            .Select(Path.GetFileName)
+            .Where(name => name is not null && name.Contains($"-{pipelineName}-", StringComparison.Ordinal) && File.Exists(Path.Combine(runs, name, "state.json")))
+            .OrderDescending(StringComparer.Ordinal)
+            .FirstOrDefault();
+    }
+
+    private RunId NewRunId(string pipelineName)
+    {
+        var now = _time.GetUtcNow();
+        var safeName = new string(pipelineName.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_').ToArray());
+        var suffix = Random.Shared.Next(0x10000).ToString("x4", CultureInfo.InvariantCulture);
+        return new RunId($"{now:yyyyMMdd-HHmmss}-{safeName}-{suffix}");
+    }
+
+}
