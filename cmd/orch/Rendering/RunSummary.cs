@@ -16,6 +16,7 @@ public static class RunSummary
             Ansi = output == Console.Out && !Console.IsOutputRedirected ? AnsiSupport.Detect : AnsiSupport.No,
             ColorSystem = output == Console.Out && !Console.IsOutputRedirected ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
         });
+        if (output != Console.Out || Console.IsOutputRedirected) console.Profile.Width = 160; // logs have no width: don't wrap
         var table = new Table().Border(TableBorder.Simple).AddColumns("task", "status", "instances", "ok", "failed", "skipped", "attempts", "reused");
         foreach (var task in report.Record.Tasks)
         {

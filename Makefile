@@ -1,0 +1,36 @@
+# orch: thin targets over dotnet. `make help` lists them.
+DOTNET  ?= dotnet
+CONFIG  ?= Release
+ORCH    := cmd/orch/bin/$(CONFIG)/net10.0/orch
+RESULTS := TestResults
+
+.PHONY: help build run test test-deps bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+build: ## build everything
+	$(DOTNET) build Orchestrator.sln -c $(CONFIG) -nologo -v q
+
+$(ORCH): $(shell find cmd pkg -name '*.cs' -o -name '*.csproj' 2>/dev/null)
+	$(DOTNET) build cmd/orch -c $(CONFIG) -nologo -v q
+
+run: $(ORCH) ## word count of the sample corpus on the embedded default; prints the result
+	$(ORCH) run pipelines/wordcount.yml -p output=out/wordcount.json
+	@cat out/wordcount.json
+
+test: test-deps ## install what the tests need, run every test, print "N passed, N failed"
+	@rm -rf $(RESULTS)
+	$(DOTNET) test --solution Orchestrator.sln -c $(CONFIG) --report-trx --results-directory $(abspath $(RESULTS)); \
+	  status=$$?; scripts/test-summary.sh $(RESULTS) && exit $$status
+
+test-deps: ## the system packages tests use (installed with apt-get when missing and running as root)
+	@scripts/install-deps.sh test
+
+bench: $(ORCH) ## performance figures against peers (see bench/README.md)
+	@scripts/install-deps.sh bench
+	$(DOTNET) run --project bench/Orch.Bench -c Release -- $(BENCH_ARGS)
+
+clean: ## remove build output, test results and local run records
+	$(DOTNET) clean Orchestrator.sln -nologo -v q
+	rm -rf $(RESULTS) out .orch
