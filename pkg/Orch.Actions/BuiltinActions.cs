@@ -1,4 +1,5 @@
 using Orch.Actions.Basic;
+using Orch.Actions.WordCount;
 
 namespace Orch.Actions;
 
@@ -9,5 +10,9 @@ public static class BuiltinActions
     [
         new NoopAction(),
         new SleepAction(),
+        new SplitAction(),
+        new CountAction(),
+        new MergeAction(),
+        new GenerateAction(),
     ];
 }

@@ -41,7 +41,13 @@ public sealed class RunService(TimeProvider? time = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
-    public static PipelineLoadOptions LoadOptions { get; } = new() { KnownActions = ActionRegistry.CreateDefault().Names };
+    public static PipelineLoadOptions LoadOptions { get; } = CreateLoadOptions(ActionRegistry.CreateDefault());
+
+    private static PipelineLoadOptions CreateLoadOptions(ActionRegistry actions) => new()
+    {
+        KnownActions = actions.Names,
+        ActionInputs = actions.Names.ToDictionary(name => name, name => { actions.TryGet(name, out var action); return action.Inputs; }, StringComparer.Ordinal),
+    };
 
     /// <summary>Loads and validates a pipeline file.</summary>
     public static PipelineLoadResult Load(string path) => PipelineLoader.Load(path, LoadOptions);

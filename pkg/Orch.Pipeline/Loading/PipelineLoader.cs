@@ -9,6 +9,9 @@ public sealed record PipelineLoadOptions
 {
     /// <summary>Names valid in <c>uses:</c> (the built-in actions).</summary>
     public IReadOnlyCollection<string> KnownActions { get; init; } = [];
+
+    /// <summary>Per action, the <c>with:</c> inputs it reads; a key not listed is reported. Actions not in here are not checked.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyCollection<string>> ActionInputs { get; init; } = new Dictionary<string, IReadOnlyCollection<string>>();
 }
 
 /// <summary>The outcome of loading: a pipeline when there are no errors, and every diagnostic found.</summary>

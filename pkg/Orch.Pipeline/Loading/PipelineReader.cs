@@ -400,7 +400,7 @@ internal sealed partial class PipelineReader
                         "known actions: " + string.Join(", ", _options.KnownActions.Order(StringComparer.Ordinal))));
             }
         }
-        if (keys.TryGetValue("with", out var with)) ReadWith(task, with.Value, owner);
+        if (keys.TryGetValue("with", out var with)) ReadWith(task, with.Value, owner, task.Uses);
         if (keys.TryGetValue("run", out var run))
             task.Run = ReadTemplate(run.Value, $"'run' in {owner}", "run", task.Templates);
         if (keys.TryGetValue("shell", out var shell)) task.Shell = ReadString(shell.Value, $"'shell' in {owner}");
@@ -469,8 +469,10 @@ internal sealed partial class PipelineReader
         }
     }
 
-    private void ReadWith(TaskDraft task, YNode node, string owner)
+    private void ReadWith(TaskDraft task, YNode node, string owner, string? action)
     {
+        IReadOnlyCollection<string>? inputs = null;
+        if (action is not null) _options.ActionInputs.TryGetValue(action, out inputs);
         if (IsNull(node)) return;
         if (AsMapping(node, $"'with' in {owner}", "write with as 'name: value' pairs") is not { } map) return;
         var seen = new Dictionary<string, SourceLocation>(StringComparer.Ordinal);
@@ -478,6 +480,12 @@ internal sealed partial class PipelineReader
         {
             if (KeyName(key) is not { } name) continue;
             if (!CheckDuplicate(seen, name, key.Location, $"duplicate key '{name}' in 'with' of {owner}")) continue;
+            if (inputs is not null && !inputs.Contains(name))
+            {
+                Error(DiagnosticCodes.UnknownKey, key.Location, $"unknown input '{name}' for action '{action}' in {owner}",
+                    Suggestions.DidYouMean(name, inputs, inputs.Count == 0 ? $"'{action}' takes no inputs" : "its inputs are: " + string.Join(", ", inputs)));
+                continue;
+            }
             task.With.Add(new(name, ToValueNode(value, "with", task.Templates)));
         }
     }

@@ -1,0 +1,353 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Orch.Actions.WordCount;
+
+/// <summary>
+/// Word → count table used by the word-count actions, keyed on the lowercased words' UTF-8 bytes.
+/// Open addressing with linear probing over 32-byte slots; keys of up to 16 bytes live inside the slot
+/// (one memory access per lookup), longer keys in a pooled byte arena.
+/// Entries are addressed by handles (slot indices) returned from <see cref="GetHandles"/> and friends;
+/// spans returned by <see cref="GetWord"/> stay valid until the table is next modified.
+/// Not thread-safe. Dispose to return the arena to the pool.
+/// </summary>
+public sealed class WordCountTable : IDisposable
+{
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Slot
+    {
+        public long Count; // 0 marks an empty slot
+        public uint Hash;
+        public int Length;
+        public ulong Key0; // key bytes 0..7 (zero padded), or the arena offset of a key longer than InlineMax
+        public ulong Key1; // key bytes 8..15 (zero padded)
+    }
+
+    private const int InlineMax = 16;
+    private const int MinCapacity = 1024;
+
+    private Slot[] _slots;
+    private int _mask;
+    private int _count;
+    private int _growThreshold;
+    private byte[] _arena;
+    private int _arenaUsed;
+    private long _total;
+
+    public WordCountTable(int expectedDistinct = 0)
+    {
+        var capacity = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp(expectedDistinct * 3L / 2, MinCapacity, 1 << 30));
+        _slots = new Slot[capacity];
+        _mask = capacity - 1;
+        _growThreshold = GrowThreshold(capacity);
+        _arena = ArrayPool<byte>.Shared.Rent(1 << 16);
+    }
+
+    /// <summary>Number of distinct words.</summary>
+    public int Count => _count;
+
+    /// <summary>Sum of all counts.</summary>
+    public long TotalWords => _total;
+
+    /// <summary>Adds one occurrence of <paramref name="word"/> (already lowercased UTF-8).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Increment(ReadOnlySpan<byte> word) => Add(word, 1);
+
+    /// <summary>Adds <paramref name="count"/> occurrences of <paramref name="word"/> (already lowercased UTF-8).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Add(ReadOnlySpan<byte> word, long count)
+    {
+        if (count <= 0) throw new ArgumentOutOfRangeException(nameof(count), count, "count must be positive");
+        var length = word.Length;
+        if ((uint)(length - 1) >= InlineMax)
+        {
+            AddLong(word, count);
+            return;
+        }
+        LoadInline(word, out var k0, out var k1);
+        var hash = HashInline(k0, k1, length);
+        var slots = _slots;
+        var mask = _mask;
+        var i = (int)hash & mask;
+        while (true)
+        {
+            ref var slot = ref slots[i];
+            if (slot.Count == 0)
+            {
+                slot.Hash = hash;
+                slot.Length = length;
+                slot.Key0 = k0;
+                slot.Key1 = k1;
+                Inserted(ref slot, count);
+                return;
+            }
+            if (slot.Hash == hash && slot.Key0 == k0 && slot.Key1 == k1 && slot.Length == length)
+            {
+                slot.Count += count;
+                _total += count;
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void AddLong(ReadOnlySpan<byte> word, long count)
+    {
+        if (word.IsEmpty) throw new ArgumentException("word must not be empty", nameof(word));
+        var hash = HashLong(word);
+        var slots = _slots;
+        var mask = _mask;
+        var i = (int)hash & mask;
+        while (true)
+        {
+            ref var slot = ref slots[i];
+            if (slot.Count == 0)
+            {
+                if (_arena.Length - _arenaUsed < word.Length) GrowArena(word.Length);
+                word.CopyTo(new Span<byte>(_arena, _arenaUsed, word.Length));
+                slot.Hash = hash;
+                slot.Length = word.Length;
+                slot.Key0 = (ulong)_arenaUsed;
+                slot.Key1 = 0;
+                _arenaUsed += word.Length;
+                Inserted(ref slot, count);
+                return;
+            }
+            if (slot.Hash == hash && slot.Length == word.Length &&
+                new ReadOnlySpan<byte>(_arena, (int)slot.Key0, slot.Length).SequenceEqual(word))
+            {
+                slot.Count += count;
+                _total += count;
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// <summary>The count of <paramref name="word"/> (lowercased UTF-8), 0 when absent.</summary>
+    public long GetCount(ReadOnlySpan<byte> word)
+    {
+        if (word.IsEmpty) return 0;
+        var hash = word.Length <= InlineMax ? HashOf(word) : HashLong(word);
+        var i = (int)hash & _mask;
+        while (true)
+        {
+            ref var slot = ref _slots[i];
+            if (slot.Count == 0) return 0;
+            if (slot.Hash == hash && slot.Length == word.Length && WordOf(ref slot).SequenceEqual(word)) return slot.Count;
+            i = (i + 1) & _mask;
+        }
+    }
+
+    /// <summary>The count of <paramref name="word"/> as given (no lowercasing), 0 when absent.</summary>
+    public long GetCount(string word) => GetCount(Encoding.UTF8.GetBytes(word));
+
+    /// <summary>Adds every entry of <paramref name="other"/>.</summary>
+    public void MergeFrom(WordCountTable other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        if (ReferenceEquals(other, this)) throw new ArgumentException("cannot merge a table into itself", nameof(other));
+        var slots = other._slots;
+        for (var i = 0; i < slots.Length; i++)
+        {
+            if (slots[i].Count != 0) Add(other.WordOf(ref slots[i]), slots[i].Count);
+        }
+    }
+
+    /// <summary>The word of an entry handle (lowercased UTF-8).</summary>
+    public ReadOnlySpan<byte> GetWord(int handle) => WordOf(ref _slots[handle]);
+
+    /// <summary>The count of an entry handle.</summary>
+    public long GetCount(int handle) => _slots[handle].Count;
+
+    /// <summary>Handles of every entry, in table order (unspecified).</summary>
+    public int[] GetHandles()
+    {
+        var handles = new int[_count];
+        var n = 0;
+        var slots = _slots;
+        for (var i = 0; i < slots.Length; i++)
+        {
+            if (slots[i].Count != 0) handles[n++] = i;
+        }
+        return handles;
+    }
+
+    /// <summary>Handles of every entry: count descending, then word in ordinal (UTF-8 byte) order.</summary>
+    public int[] GetSortedHandles()
+    {
+        var handles = GetHandles();
+        Array.Sort(handles, new HandleComparer(this));
+        return handles;
+    }
+
+    /// <summary>Handles of the first <paramref name="top"/> entries in <see cref="GetSortedHandles"/> order.</summary>
+    public int[] GetTopHandles(int top)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(top);
+        if (top == 0) return [];
+        if (top >= _count / 4) return GetSortedHandles().AsSpan(0, Math.Min(top, _count)).ToArray();
+
+        // Bounded heap whose root is the worst entry kept so far.
+        var comparer = new HandleComparer(this);
+        var heap = new PriorityQueue<int, int>(top, Comparer<int>.Create((a, b) => comparer.Compare(b, a)));
+        var slots = _slots;
+        for (var i = 0; i < slots.Length; i++)
+        {
+            if (slots[i].Count == 0) continue;
+            if (heap.Count < top) heap.Enqueue(i, i);
+            else if (comparer.Compare(i, heap.Peek()) < 0) heap.DequeueEnqueue(i, i);
+        }
+        var result = new int[heap.Count];
+        for (var k = result.Length - 1; k >= 0; k--) result[k] = heap.Dequeue();
+        return result;
+    }
+
+    /// <summary>Copies the entries into a dictionary keyed by the word as a string.</summary>
+    public Dictionary<string, long> ToDictionary()
+    {
+        var result = new Dictionary<string, long>(_count, StringComparer.Ordinal);
+        foreach (var handle in GetHandles()) result.Add(Encoding.UTF8.GetString(GetWord(handle)), GetCount(handle));
+        return result;
+    }
+
+    /// <summary>Removes every entry (keeps the allocated capacity).</summary>
+    public void Clear()
+    {
+        Array.Clear(_slots);
+        _count = 0;
+        _arenaUsed = 0;
+        _total = 0;
+    }
+
+    public void Dispose()
+    {
+        var arena = _arena;
+        _arena = [];
+        _slots = new Slot[MinCapacity];
+        _mask = MinCapacity - 1;
+        _growThreshold = GrowThreshold(MinCapacity);
+        _count = 0;
+        _arenaUsed = 0;
+        _total = 0;
+        if (arena.Length > 0) ArrayPool<byte>.Shared.Return(arena);
+    }
+
+    private static int GrowThreshold(int capacity) => (int)(capacity * 0.7);
+
+    private ReadOnlySpan<byte> WordOf(ref Slot slot) =>
+        slot.Length <= InlineMax
+            ? MemoryMarshal.CreateReadOnlySpan(ref Unsafe.As<ulong, byte>(ref slot.Key0), slot.Length)
+            : new ReadOnlySpan<byte>(_arena, (int)slot.Key0, slot.Length);
+
+    private void Inserted(ref Slot slot, long count)
+    {
+        slot.Count = count;
+        _total += count;
+        if (++_count > _growThreshold) Resize();
+    }
+
+    private void GrowArena(int needed)
+    {
+        var required = (long)_arenaUsed + needed;
+        if (required > Array.MaxLength) throw new InvalidOperationException("word table exceeds the maximum arena size");
+        var size = Math.Min(Math.Max(required, (long)_arena.Length * 2), Array.MaxLength);
+        var arena = ArrayPool<byte>.Shared.Rent((int)size);
+        Buffer.BlockCopy(_arena, 0, arena, 0, _arenaUsed);
+        if (_arena.Length > 0) ArrayPool<byte>.Shared.Return(_arena);
+        _arena = arena;
+    }
+
+    private void Resize()
+    {
+        if (_slots.Length >= 1 << 30) throw new InvalidOperationException("word table is full");
+        var old = _slots;
+        var slots = new Slot[old.Length * 2];
+        var mask = slots.Length - 1;
+        for (var i = 0; i < old.Length; i++)
+        {
+            if (old[i].Count == 0) continue;
+            var j = (int)old[i].Hash & mask;
+            while (slots[j].Count != 0) j = (j + 1) & mask;
+            slots[j] = old[i];
+        }
+        _slots = slots;
+        _mask = mask;
+        _growThreshold = GrowThreshold(slots.Length);
+    }
+
+    /// <summary>Loads a key of 1..16 bytes as two zero-padded little-endian words, without reading past its end.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void LoadInline(ReadOnlySpan<byte> key, out ulong k0, out ulong k1)
+    {
+        ref var p = ref MemoryMarshal.GetReference(key);
+        var len = key.Length;
+        if (len >= 8)
+        {
+            k0 = Unsafe.ReadUnaligned<ulong>(ref p);
+            k1 = len == 8 ? 0 : Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, len - 8)) >> (8 * (16 - len));
+        }
+        else if (len >= 4)
+        {
+            k0 = Unsafe.ReadUnaligned<uint>(ref p) | ((ulong)Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref p, len - 4)) << (8 * (len - 4)));
+            k1 = 0;
+        }
+        else
+        {
+            k0 = p | ((ulong)Unsafe.Add(ref p, len >> 1) << (8 * (len >> 1))) | ((ulong)Unsafe.Add(ref p, len - 1) << (8 * (len - 1)));
+            k1 = 0;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint HashInline(ulong k0, ulong k1, int length)
+    {
+        var h = (k0 * 0x9E3779B97F4A7C15UL) ^ (k1 * 0xC2B2AE3D27D4EB4FUL) ^ ((ulong)length << 56);
+        h ^= h >> 32;
+        h *= 0xD6E8FEB86659FD93UL;
+        h ^= h >> 29;
+        return (uint)h;
+    }
+
+    private static uint HashOf(ReadOnlySpan<byte> key)
+    {
+        LoadInline(key, out var k0, out var k1);
+        return HashInline(k0, k1, key.Length);
+    }
+
+    /// <summary>Hash of a key longer than <see cref="InlineMax"/> bytes (8 bytes per step).</summary>
+    private static uint HashLong(ReadOnlySpan<byte> key)
+    {
+        const ulong K0 = 0x9E3779B97F4A7C15UL;
+        const ulong K1 = 0xFF51AFD7ED558CCDUL;
+        const ulong K2 = 0xC4CEB9FE1A85EC53UL;
+        var h = (ulong)key.Length * K0;
+        var i = 0;
+        for (; i + 8 <= key.Length; i += 8)
+        {
+            h = (h ^ BinaryPrimitives.ReadUInt64LittleEndian(key[i..])) * K1;
+            h ^= h >> 29;
+        }
+        if (i < key.Length) h = (h ^ BinaryPrimitives.ReadUInt64LittleEndian(key[^8..])) * K1;
+        h ^= h >> 32;
+        h *= K2;
+        h ^= h >> 29;
+        return (uint)h;
+    }
+
+    private sealed class HandleComparer(WordCountTable table) : IComparer<int>
+    {
+        public int Compare(int x, int y)
+        {
+            var cx = table._slots[x].Count;
+            var cy = table._slots[y].Count;
+            if (cx != cy) return cx > cy ? -1 : 1;
+            return table.GetWord(x).SequenceCompareTo(table.GetWord(y));
+        }
+    }
+}
