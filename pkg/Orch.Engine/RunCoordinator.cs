@@ -13,12 +13,12 @@ namespace Orch.Engine;
 /// (an actor), so the scheduling logic needs no locks. Agents are reached only through the
 /// coordination ports, whether they run in this process or on other machines.
 /// </summary>
-public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? observer = null, TimeProvider? time = null)
+public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? observer = null, TimeProvider? time = null, RunProgress? progress = null)
 {
     private readonly IRunObserver _observer = observer ?? NullRunObserver.Instance;
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
-    public RunProgress Progress { get; } = new();
+    public RunProgress Progress { get; } = progress ?? new();
 
     public async Task<RunReport> RunAsync(
         PipelineDefinition pipeline,
