@@ -21,7 +21,8 @@ run: $(ORCH) ## word count of the sample corpus on the embedded default; prints 
 
 test: test-deps ## install what the tests need, run every test, print "N passed, N failed"
 	@rm -rf $(RESULTS)
-	$(DOTNET) test --solution Orchestrator.sln -c $(CONFIG) --report-trx --results-directory $(abspath $(RESULTS)); \
+	$(DOTNET) build Orchestrator.sln -c $(CONFIG) -nologo -v q
+	$(DOTNET) test --solution Orchestrator.sln -c $(CONFIG) --no-build --report-trx --results-directory $(abspath $(RESULTS)); \
 	  status=$$?; scripts/test-summary.sh $(RESULTS) && exit $$status
 
 test-deps: ## the system packages tests use (installed with apt-get when missing and running as root)

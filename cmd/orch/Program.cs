@@ -1,6 +1,5 @@
 using Orch.Cli;
 using Orch.Cli.Commands;
-using Spectre.Console;
 using Spectre.Console.Cli;
 
 using var interrupt = new CancellationTokenSource();
@@ -42,7 +41,6 @@ try
 }
 catch (CommandParseException ex)
 {
-    AnsiConsole.Console.Profile.Out = new AnsiConsoleOutput(Console.Error);
     Console.Error.WriteLine($"orch: {ex.Message}");
     Console.Error.WriteLine("Try 'orch --help'.");
     return ExitCodes.Usage;
