@@ -17,15 +17,21 @@ public static class RunSummary
             ColorSystem = output == Console.Out && !Console.IsOutputRedirected ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
         });
         if (output != Console.Out || Console.IsOutputRedirected) console.Profile.Width = 160; // logs have no width: don't wrap
-        var table = new Table().Border(TableBorder.Simple).AddColumns("task", "status", "instances", "ok", "failed", "skipped", "attempts", "reused");
+        var table = new Table().Border(TableBorder.Simple)
+            .AddColumn("task")
+            .AddColumn(new TableColumn("status").NoWrap())
+            .AddColumn(new TableColumn("ok").RightAligned())
+            .AddColumn(new TableColumn("failed").RightAligned())
+            .AddColumn(new TableColumn("skipped").RightAligned())
+            .AddColumn(new TableColumn("attempts").RightAligned())
+            .AddColumn(new TableColumn("reused").RightAligned());
         foreach (var task in report.Record.Tasks)
         {
             var instances = task.Instances;
             table.AddRow(
                 Markup.Escape(task.Id),
                 StatusMarkup(task.Status),
-                N(instances.Count),
-                N(instances.Count(i => i.Status == InstanceStatus.Succeeded)),
+                $"{N(instances.Count(i => i.Status == InstanceStatus.Succeeded))}/{N(instances.Count)}",
                 N(instances.Count(i => i.Status is InstanceStatus.Failed or InstanceStatus.Cancelled)),
                 N(instances.Count(i => i.Status is InstanceStatus.Skipped or InstanceStatus.UpstreamFailed)),
                 N(instances.Sum(i => i.Reused ? 0 : i.Attempts.Count)),
