@@ -529,7 +529,7 @@ internal sealed partial class PipelineReader
             {
                 var value = s.TypedValue;
                 if (value is string text && text.Contains("{{", StringComparison.Ordinal))
-                    sites.Add(new TemplateSite(new TemplateText(text, s.ContentLocation), s.BlockIndent, field));
+                    sites.Add(new TemplateSite(new TemplateText(text, s.ContentLocation) { BlockIndent = s.BlockIndent }, s.BlockIndent, field));
                 return new ScalarNode(s.Value, value, s.ContentLocation);
             }
             case YSequence seq:
@@ -555,7 +555,7 @@ internal sealed partial class PipelineReader
     {
         if (node is YScalar s && (allowNull || !s.IsNull))
         {
-            var text = new TemplateText(s.IsNull ? "" : s.Value, s.ContentLocation);
+            var text = new TemplateText(s.IsNull ? "" : s.Value, s.ContentLocation) { BlockIndent = s.BlockIndent };
             if (text.HasTemplate) sites.Add(new TemplateSite(text, s.BlockIndent, field));
             return text;
         }

@@ -73,6 +73,9 @@ public sealed class TaskDefinition
 /// <summary>A string from the pipeline file that may contain <c>{{ ... }}</c> template code.</summary>
 public sealed record TemplateText(string Text, SourceLocation Location)
 {
+    /// <summary>Indentation of a literal block (<c>run: |</c>): columns of lines after the first start after it.</summary>
+    public int BlockIndent { get; init; }
+
     public bool HasTemplate => Text.Contains("{{", StringComparison.Ordinal);
     public override string ToString() => Text;
 }

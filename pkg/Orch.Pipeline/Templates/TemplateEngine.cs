@@ -198,7 +198,7 @@ public static class TemplateEngine
         if (text.Location.Line <= 0) return text.Location;
         return position.Line == 0
             ? text.Location with { Column = text.Location.Column + position.Column }
-            : text.Location with { Line = text.Location.Line + position.Line, Column = position.Column + 1 };
+            : text.Location with { Line = text.Location.Line + position.Line, Column = text.BlockIndent + position.Column + 1 };
     }
 
     private static string CleanMessage(string message)

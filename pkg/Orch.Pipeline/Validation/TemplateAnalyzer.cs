@@ -38,8 +38,6 @@ internal sealed class TemplateAnalyzer
             if (errors.Count > 0)
             {
                 var (location, message) = errors[0];
-                if (site.BlockIndent > 0 && location.Line > site.Text.Location.Line)
-                    location = location with { Column = location.Column + site.BlockIndent };
                 diagnostics.Add(new Diagnostic(DiagnosticCodes.TemplateSyntax, DiagnosticSeverity.Error, location,
                     $"template syntax error in {site.Field}: {message}",
                     "templates look like {{ params.name }} or {{ tasks.id.outputs.key }}"));
@@ -51,12 +49,7 @@ internal sealed class TemplateAnalyzer
         if (site.Field == "run") analyzer.CheckShellQuoting(compiled.Page);
     }
 
-    private SourceLocation Map(TextPosition position)
-    {
-        var location = TemplateEngine.MapLocation(_site.Text, position);
-        if (_site.BlockIndent > 0 && position.Line > 0) location = location with { Column = location.Column + _site.BlockIndent };
-        return location;
-    }
+    private SourceLocation Map(TextPosition position) => TemplateEngine.MapLocation(_site.Text, position);
 
     private string Owner => _scope.TaskId is { } id ? $"task '{id}'" : "pipeline env";
 
