@@ -246,6 +246,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 instance.Body = _renderer.RenderBody(definition, scope);
                 var directory = _renderer.RenderWorkingDirectory(definition, scope);
                 instance.WorkingDirectory = directory is null ? _settings.WorkingDirectory : Path.GetFullPath(directory, _settings.WorkingDirectory);
+                instance.Directory = InstanceDirectory(instance);
                 instance.Locks = _renderer.RenderLocks(definition, scope);
                 instance.Fingerprint = TaskRenderer.Fingerprint(instance.Body, instance.WorkingDirectory);
             }
@@ -312,7 +313,8 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 instance.Attempt++;
                 var attemptId = AttemptId.New();
                 instance.CurrentAttempt = attemptId;
-                var logPath = Path.Combine(_settings.RunDirectory, "logs", InstancePath(instance), $"attempt-{instance.Attempt}.log");
+                var attemptLog = $"logs/{instance.Directory}/attempt-{instance.Attempt}.log";
+                var logPath = $"{_settings.RunDirectory}/{attemptLog}";
                 var dispatch = new TaskDispatch
                 {
                     RunId = _settings.RunId,
@@ -323,7 +325,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                     Body = instance.Body!,
                     Timeout = instance.Task.Definition.Timeout,
                     LogPath = logPath,
-                    ArtifactDirectory = Path.Combine(_settings.RunDirectory, "artifacts", InstancePath(instance)),
+                    ArtifactDirectory = $"{_settings.RunDirectory}/artifacts/{instance.Directory}",
                     WorkingDirectory = instance.WorkingDirectory!,
                     Locks = instance.Lease?.Grants ?? [],
                     LeaseId = instance.Lease?.LeaseId,
@@ -332,7 +334,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 {
                     Number = instance.Attempt,
                     Id = attemptId.Value,
-                    Log = Path.GetRelativePath(_settings.RunDirectory, logPath),
+                    Log = attemptLog,
                     StartedAt = _time.GetUtcNow(),
                 });
                 SetStatus(instance, InstanceStatus.Running);
@@ -342,8 +344,9 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
             }
         }
 
-        private static string InstancePath(InstanceNode instance) =>
-            instance.Index is { } index ? Path.Combine(instance.Task.Id, index.ToString(System.Globalization.CultureInfo.InvariantCulture)) : instance.Task.Id;
+        /// <summary>Where an instance's logs and artifacts go, relative to the run directory: <c>count/3</c> or <c>merge</c>.</summary>
+        private static string InstanceDirectory(InstanceNode instance) =>
+            instance.Index is { } index ? $"{instance.Task.Id}/{index.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : instance.Task.Id;
 
         private async ValueTask OnResultAsync(TaskResult result)
         {

@@ -40,6 +40,8 @@ public sealed class TaskProgress
     public Entry? Find(string instanceKey)
     {
         var bracket = instanceKey.IndexOf('[', StringComparison.Ordinal);
-        return _tasks.GetValueOrDefault(bracket < 0 ? instanceKey : instanceKey[..bracket]);
+        var taskId = bracket < 0 ? instanceKey.AsSpan() : instanceKey.AsSpan(0, bracket);
+        // Look up by span: no string allocated per event on large fan-outs.
+        return _tasks.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(taskId, out var entry) ? entry : null;
     }
 }

@@ -30,6 +30,8 @@ internal sealed class InstanceNode(TaskNode task, string key, int? index, object
     public Orch.Protocol.AttemptId? CurrentAttempt { get; set; }
     public Orch.Protocol.TaskBody? Body { get; set; }
     public string? WorkingDirectory { get; set; }
+    /// <summary>The instance's directory under the run's <c>logs/</c> and <c>artifacts/</c>.</summary>
+    public string Directory { get; set; } = "";
     public IReadOnlyList<string> Locks { get; set; } = [];
     public string? Fingerprint { get; set; }
     public Orch.Coordination.LockLease? Lease { get; set; }
