@@ -143,7 +143,14 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 .Where(i => i.DoneAt is not null && i.Attempts.Count > 0)
                 .Select(i => i.DoneAt!.Value - i.ReadyAt)
                 .ToList();
-            return new RunReport(_settings.RunId, status, record, _settings.RunDirectory, _time.GetUtcNow() - _startedAt, LatencySummary.From(latencies));
+            var serviceTimes = _instances.Values
+                .Where(i => i.DoneAt is not null && i.DispatchedAt is not null)
+                .Select(i => i.DoneAt!.Value - i.DispatchedAt!.Value)
+                .ToList();
+            return new RunReport(_settings.RunId, status, record, _settings.RunDirectory, _time.GetUtcNow() - _startedAt, LatencySummary.From(latencies))
+            {
+                DispatchLatency = LatencySummary.From(serviceTimes),
+            };
         }
 
         private async Task PumpResultsAsync(IMessageSubscription<TaskResult> results, CancellationToken cancellationToken)
@@ -308,7 +315,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
 
         private async ValueTask DispatchReadyAsync()
         {
-            while (_stopReason is null && _running.Count < _settings.MaxParallel && _ready.TryDequeue(out var instance))
+            while (_stopReason is null && _running.Count < _settings.DispatchWindow && _ready.TryDequeue(out var instance))
             {
                 instance.Attempt++;
                 var attemptId = AttemptId.New();
@@ -338,6 +345,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                     StartedAt = _time.GetUtcNow(),
                 });
                 SetStatus(instance, InstanceStatus.Running);
+                instance.DispatchedAt = _time.GetUtcNow();
                 _running.Add(instance);
                 _observer.AttemptStarted(instance.Key, instance.Attempt);
                 await _backend.Bus.PublishAsync(Topics.Tasks, dispatch, CancellationToken.None).ConfigureAwait(false);

@@ -2,14 +2,18 @@ using Orch.Protocol;
 
 namespace Orch.Engine;
 
-/// <summary>What a finished run hands back: its status, its full record, and latency figures.</summary>
+/// <summary>What a finished run hands back: its status, its full record, and latency figures (ready to done, queueing included).</summary>
 public sealed record RunReport(
     RunId RunId,
     RunStatus Status,
     RunRecord Record,
     string RunDirectory,
     TimeSpan Elapsed,
-    LatencySummary Latency);
+    LatencySummary Latency)
+{
+    /// <summary>Time from dispatch to an agent until the result is stored, over instances that ran: the overhead per task without queueing.</summary>
+    public LatencySummary DispatchLatency { get; init; } = LatencySummary.From([]);
+}
 
 /// <summary>Time from an instance becoming ready (its needs met) to its result being stored, over instances that ran.</summary>
 public sealed record LatencySummary(int Count, TimeSpan P50, TimeSpan P99, TimeSpan Max)

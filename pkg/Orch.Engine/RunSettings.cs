@@ -10,8 +10,11 @@ public sealed record RunSettings
     public required string WorkingDirectory { get; init; }
     /// <summary>Directory for logs and artifacts of this run (<c>.orch/runs/RUN_ID</c>).</summary>
     public required string RunDirectory { get; init; }
-    /// <summary>Most task attempts dispatched to agents at once.</summary>
-    public int MaxParallel { get; init; } = Environment.ProcessorCount;
+    /// <summary>
+    /// Most attempts handed to agents and not yet answered. Agents run only as many as they have
+    /// slots; a window a few times larger keeps them busy while results travel back.
+    /// </summary>
+    public int DispatchWindow { get; init; } = Environment.ProcessorCount * 8;
     /// <summary>Limit for the whole run; null for none.</summary>
     public TimeSpan? Timeout { get; init; }
     /// <summary>How long running attempts get to stop after a cancel before the run gives up on them.</summary>

@@ -101,7 +101,7 @@ public sealed class RunService(TimeProvider? time = null)
             RunId = runId,
             WorkingDirectory = request.WorkingDirectory,
             RunDirectory = Path.Combine(stateDirectory, "runs", runId.Value),
-            MaxParallel = runtime.Slots,
+            DispatchWindow = Math.Max(16, runtime.Slots * 8),
             Timeout = request.Timeout ?? pipeline.Timeout,
             Previous = previous,
         };

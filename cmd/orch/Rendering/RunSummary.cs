@@ -63,6 +63,7 @@ public static class RunSummary
         elapsed_ms = (long)report.Elapsed.TotalMilliseconds,
         run_directory = report.RunDirectory,
         latency_ms = new { p50 = report.Latency.P50.TotalMilliseconds, p99 = report.Latency.P99.TotalMilliseconds },
+        dispatch_latency_ms = new { p50 = report.DispatchLatency.P50.TotalMilliseconds, p99 = report.DispatchLatency.P99.TotalMilliseconds },
         tasks = report.Record.Tasks.Select(t => new
         {
             id = t.Id,

@@ -39,6 +39,7 @@ internal sealed class InstanceNode(TaskNode task, string key, int? index, object
     public string? Error { get; set; }
     public bool Reused { get; set; }
     public DateTimeOffset ReadyAt { get; set; }
+    public DateTimeOffset? DispatchedAt { get; set; }
     public DateTimeOffset? DoneAt { get; set; }
     public List<AttemptRecord> Attempts { get; } = [];
 }
