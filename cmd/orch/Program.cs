@@ -6,8 +6,13 @@ using var interrupt = new CancellationTokenSource();
 var interrupts = 0;
 Console.CancelKeyPress += (_, e) =>
 {
-    // First Ctrl-C cancels the run gracefully (state is saved, the run can be resumed); a second one kills.
-    if (Interlocked.Increment(ref interrupts) > 1) return;
+    // First Ctrl-C cancels the run gracefully (state is saved, the run can be resumed); a second one
+    // exits at once, taking the tasks' process groups down too (they don't get the terminal's signal).
+    if (Interlocked.Increment(ref interrupts) > 1)
+    {
+        Orch.Agents.Shell.ProcessGroupRunner.KillAll();
+        return;
+    }
     e.Cancel = true;
     interrupt.Cancel();
 };
@@ -23,6 +28,8 @@ app.Configure(config =>
     config.SetApplicationName("orch");
     config.SetApplicationVersion(typeof(ExitCodes).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
     config.PropagateExceptions();
+    config.UseStrictParsing();
+    config.CancellationExitCode(ExitCodes.Cancelled);
     config.AddCommand<RunCommand>("run")
         .WithDescription("Run a pipeline on the embedded default (agents in this process).")
         .WithExample("run", "pipelines/wordcount.yml", "-p", "input=examples/wordcount/corpus", "-p", "output=out/wordcount.json")

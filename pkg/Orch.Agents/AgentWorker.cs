@@ -26,6 +26,9 @@ public sealed class AgentWorker(
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly ILogger _logger = logger ?? NullLogger<AgentWorker>.Instance;
     private readonly ConcurrentDictionary<AttemptId, CancellationTokenSource> _running = new();
+    // Cancels that arrived before their attempt started here (or before it was registered):
+    // the attempt checks this when it starts, so a cancel is never lost to that race.
+    private readonly ConcurrentDictionary<AttemptId, DateTimeOffset> _cancelled = new();
     private readonly IReadOnlyDictionary<string, string> _baseEnvironment = CurrentEnvironment();
 
     public AgentOptions Options => options;
@@ -91,15 +94,32 @@ public sealed class AgentWorker(
         var started = _time.GetUtcNow();
         using var cancel = new CancellationTokenSource();
         _running[dispatch.AttemptId] = cancel;
+        if (_cancelled.TryRemove(dispatch.AttemptId, out _)) await cancel.CancelAsync().ConfigureAwait(false);
         var renewal = dispatch.LeaseId is { } leaseId ? RenewLeaseAsync(leaseId, cancel.Token) : Task.CompletedTask;
         try
         {
-            var outcome = dispatch.Body switch
+            Outcome outcome;
+            try
             {
-                ActionBody action => await RunActionAsync(dispatch, action, cancel.Token).ConfigureAwait(false),
-                ShellBody shell => await RunShellAsync(dispatch, shell, cancel.Token).ConfigureAwait(false),
-                _ => new Outcome(AttemptStatus.Failed, null, $"unknown task body {dispatch.Body.GetType().Name}", false, TaskResult.EmptyOutputs),
-            };
+                outcome = cancel.IsCancellationRequested
+                    ? new Outcome(AttemptStatus.Cancelled, null, "cancelled before it started", true, TaskResult.EmptyOutputs)
+                    : dispatch.Body switch
+                    {
+                        ActionBody action => await RunActionAsync(dispatch, action, cancel.Token).ConfigureAwait(false),
+                        ShellBody shell => await RunShellAsync(dispatch, shell, cancel.Token).ConfigureAwait(false),
+                        _ => new Outcome(AttemptStatus.Failed, null, $"unknown task body {dispatch.Body.GetType().Name}", false, TaskResult.EmptyOutputs),
+                    };
+            }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+            {
+                outcome = new Outcome(AttemptStatus.Cancelled, null, "cancelled", true, TaskResult.EmptyOutputs);
+            }
+            catch (Exception ex)
+            {
+                // A fault of the agent, not of the task: report it so the coordinator can retry.
+                _logger.LogError(ex, "Attempt {Attempt} of {TaskId} in run {RunId} failed inside the agent", dispatch.Attempt, dispatch.InstanceKey, dispatch.RunId);
+                outcome = new Outcome(AttemptStatus.Failed, null, $"agent error: {ex.Message}", true, TaskResult.EmptyOutputs);
+            }
             return new TaskResult
             {
                 RunId = dispatch.RunId,
@@ -131,7 +151,7 @@ public sealed class AgentWorker(
         if (!actions.TryGet(body.Action, out var action))
             return new Outcome(AttemptStatus.Failed, null, $"this agent has no action '{body.Action}' (agent version {options.Version})", false, TaskResult.EmptyOutputs);
 
-        using var timeout = dispatch.Timeout is { } limit ? new CancellationTokenSource(limit, _time) : null;
+        using var timeout = dispatch.Timeout is { } limit && limit < TimeSpan.FromDays(49) ? new CancellationTokenSource(limit, _time) : null;
         using var linked = timeout is null ? null : CancellationTokenSource.CreateLinkedTokenSource(cancel, timeout.Token);
         await using var log = new LazyFileWriter(dispatch.LogPath);
         var context = new ActionContext
@@ -237,9 +257,17 @@ public sealed class AgentWorker(
         while (true)
         {
             var delivery = await control.ReadAsync(stop).ConfigureAwait(false);
+            var now = _time.GetUtcNow();
+            _cancelled[delivery.Message.AttemptId] = now;
             if (_running.TryGetValue(delivery.Message.AttemptId, out var cts))
             {
+                _cancelled.TryRemove(delivery.Message.AttemptId, out _);
                 try { await cts.CancelAsync().ConfigureAwait(false); } catch (ObjectDisposedException) { }
+            }
+            if (_cancelled.Count > 10_000)
+            {
+                // Cancels for attempts that never came here (another agent ran them): forget old ones.
+                foreach (var (id, at) in _cancelled) if (now - at > TimeSpan.FromMinutes(10)) _cancelled.TryRemove(id, out _);
             }
             await delivery.AckAsync().ConfigureAwait(false);
         }

@@ -94,7 +94,8 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
             using var pumpStop = new CancellationTokenSource();
             var pump = PumpResultsAsync(results, pumpStop.Token);
             await using var onCancel = cancellationToken.Register(() => _events.Writer.TryWrite(new StopRequested(RunStatus.Cancelled)));
-            using var runTimeout = _settings.Timeout is { } limit
+            // Timers cannot wait longer than about 49 days; a longer limit is no limit in practice.
+            using var runTimeout = _settings.Timeout is { } limit && limit < TimeSpan.FromDays(49)
                 ? _time.CreateTimer(_ => _events.Writer.TryWrite(new StopRequested(RunStatus.TimedOut)), null, limit, Timeout.InfiniteTimeSpan)
                 : null;
 

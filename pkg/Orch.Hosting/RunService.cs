@@ -75,6 +75,11 @@ public sealed class RunService(TimeProvider? time = null)
                 var message = id is null ? $"no earlier run of '{pipeline.Name}' to resume" : $"no run '{id}' to resume";
                 return new RequestInvalid([new Diagnostic(DiagnosticCodes.BadParamOverride, DiagnosticSeverity.Error, SourceLocation.None(Path.Combine(stateDirectory, "runs")), message, "see the run ids under .orch/runs, or omit --resume to start a new run")], null);
             }
+            if (previous.Pipeline != pipeline.Name)
+            {
+                return new RequestInvalid([new Diagnostic(DiagnosticCodes.BadParamOverride, DiagnosticSeverity.Error, SourceLocation.None(request.PipelineFile),
+                    $"run '{previous.RunId}' is a run of pipeline '{previous.Pipeline}', not '{pipeline.Name}'", $"resume it with the file it ran: orch run {previous.File} --resume {previous.RunId}")], null);
+            }
             runId = new RunId(previous.RunId);
         }
         else
@@ -95,6 +100,7 @@ public sealed class RunService(TimeProvider? time = null)
             }
         }
 
+        if (previous is null) RememberLatestRun(stateDirectory, pipeline.Name, runId);
         await runtime.WaitUntilReadyAsync(cancellationToken).ConfigureAwait(false);
         var settings = new RunSettings
         {
@@ -110,24 +116,39 @@ public sealed class RunService(TimeProvider? time = null)
         return new RunCompleted(report);
     }
 
-    /// <summary>Ids sort by time, so the newest run of a pipeline is the greatest id with its name.</summary>
+    /// <summary>The id of the newest run of a pipeline, from the pointer each new run leaves; null when there is none.</summary>
     public static string? LatestRun(string stateDirectory, string pipelineName)
     {
-        var runs = Path.Combine(stateDirectory, "runs");
-        if (!Directory.Exists(runs)) return null;
-        return Directory.EnumerateDirectories(runs)
-            .Select(Path.GetFileName)
-            .Where(name => name is not null && name.Contains($"-{pipelineName}-", StringComparison.Ordinal) && File.Exists(Path.Combine(runs, name, "state.json")))
-            .OrderDescending(StringComparer.Ordinal)
-            .FirstOrDefault();
+        var pointer = LastRunPointer(stateDirectory, pipelineName);
+        return File.Exists(pointer) ? File.ReadAllText(pointer).Trim() : null;
     }
+
+    /// <summary>
+    /// One small file per pipeline name holding its newest run id. The file name carries a hash of
+    /// the exact name, so names that clean up alike (<c>etl.daily</c>, <c>etl_daily</c>) stay apart.
+    /// </summary>
+    private static string LastRunPointer(string stateDirectory, string pipelineName)
+    {
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(pipelineName)).AsSpan(0, 6));
+        return Path.Combine(stateDirectory, "last", $"{SafeName(pipelineName)}-{hash}");
+    }
+
+    private static void RememberLatestRun(string stateDirectory, string pipelineName, RunId run)
+    {
+        var pointer = LastRunPointer(stateDirectory, pipelineName);
+        Directory.CreateDirectory(Path.GetDirectoryName(pointer)!);
+        File.WriteAllText(pointer + ".tmp", run.Value);
+        File.Move(pointer + ".tmp", pointer, overwrite: true);
+    }
+
+    private static string SafeName(string name) =>
+        new(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_').ToArray());
 
     private RunId NewRunId(string pipelineName)
     {
         var now = _time.GetUtcNow();
-        var safeName = new string(pipelineName.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_').ToArray());
         var suffix = Random.Shared.Next(0x10000).ToString("x4", CultureInfo.InvariantCulture);
-        return new RunId($"{now:yyyyMMdd-HHmmss}-{safeName}-{suffix}");
+        return new RunId($"{now:yyyyMMdd-HHmmss}-{SafeName(pipelineName)}-{suffix}");
     }
 
 }

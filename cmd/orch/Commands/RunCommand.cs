@@ -66,6 +66,9 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
         };
 
         var human = settings.Json ? Console.Error : Console.Out;
+        // Warnings (e.g. unquoted values in scripts) don't stop a run, but they are shown.
+        var warnings = RunService.Load(settings.File);
+        if (warnings.Succeeded) DiagnosticsPrinter.Print(warnings.Diagnostics, warnings.SourceText);
         var live = !settings.Plain && !settings.Json && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("CI") is null or "" or "false";
         var progress = new RunProgress();
         var tracker = new TaskProgress();

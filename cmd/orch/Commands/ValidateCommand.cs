@@ -25,7 +25,7 @@ public sealed class ValidateCommand : Command<ValidateCommand.Settings>
         else
         {
             DiagnosticsPrinter.Print(load.Diagnostics, load.SourceText);
-            if (load.Succeeded) Console.Out.WriteLine($"{settings.File}: ok ({load.Pipeline!.Tasks.Count} tasks)");
+            if (load.Succeeded) Console.Out.WriteLine($"{settings.File}: ok ({load.Pipeline!.Tasks.Count} {(load.Pipeline.Tasks.Count == 1 ? "task" : "tasks")})");
         }
         return load.Succeeded ? ExitCodes.Success : DiagnosticsPrinter.ExitCodeFor(load.Diagnostics);
     }

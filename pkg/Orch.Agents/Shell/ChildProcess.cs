@@ -64,7 +64,7 @@ internal sealed class ChildProcess
         }
     }
 
-    private void KillGroup()
+    public void KillGroup()
     {
         lock (_gate)
         {

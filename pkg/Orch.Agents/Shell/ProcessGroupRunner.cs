@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -13,6 +14,19 @@ public static class ProcessGroupRunner
 {
     private const string DefaultPath = "/bin:/usr/bin";
 
+    /// <summary>Children not yet reaped, so that an emergency exit can take their process groups down too.</summary>
+    private static readonly ConcurrentDictionary<int, ChildProcess> Live = new();
+
+    /// <summary>
+    /// SIGKILLs the process group of every command still running. For a process that must exit
+    /// at once (a second Ctrl-C): the groups are not in the terminal's foreground group, so
+    /// nothing else would stop them.
+    /// </summary>
+    public static void KillAll()
+    {
+        foreach (var child in Live.Values) child.KillGroup();
+    }
+
     /// <summary>Largest timer period accepted by <see cref="System.Threading.Timer"/>.</summary>
     private static readonly TimeSpan MaxTimer = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
 
@@ -27,6 +41,8 @@ public static class ProcessGroupRunner
 
         var pid = Spawn(command);
         var child = new ChildProcess(pid, command.KillGrace);
+        Live[pid] = child;
+        child.Task.ContinueWith(static (_, state) => Live.TryRemove((int)state!, out ChildProcess? _), pid, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
         // Arm the triggers before the child can be reaped, so completion always sees and releases them.
         if (command.Timeout is { } timeout && timeout <= MaxTimer)
