@@ -59,6 +59,7 @@ public sealed class EmbeddedResourceLocks : IResourceLocks, IDisposable
     {
         lock (_gate)
         {
+            Pump(); // an expired lease must not be renewable, and its waiters get their turn
             if (!_leases.TryGetValue(leaseId, out var held)) return ValueTask.FromResult(false);
             held.ExpiresAt = _time.GetUtcNow() + leaseTime;
             return ValueTask.FromResult(true);
@@ -82,6 +83,7 @@ public sealed class EmbeddedResourceLocks : IResourceLocks, IDisposable
     {
         lock (_gate)
         {
+            Pump();
             IReadOnlyList<LockStatus> list = _resources
                 .OrderBy(r => r.Key, StringComparer.Ordinal)
                 .Select(r => new LockStatus(
@@ -99,12 +101,7 @@ public sealed class EmbeddedResourceLocks : IResourceLocks, IDisposable
     /// <summary>Expires stale leases, then grants what can be granted, oldest waiter first. Caller holds the gate.</summary>
     private void Pump()
     {
-        var now = _time.GetUtcNow();
-        foreach (var (id, held) in _leases.Where(l => l.Value.ExpiresAt <= now).ToList())
-        {
-            _leases.Remove(id);
-            foreach (var grant in held.Lease.Grants) _resources[grant.Resource].Holders.Remove(id);
-        }
+        var now = ExpireStale();
 
         Dictionary<string, int>? reserved = null;
         for (var node = _waiters.First; node is not null;)
@@ -123,6 +120,18 @@ public sealed class EmbeddedResourceLocks : IResourceLocks, IDisposable
             }
             node = next;
         }
+    }
+
+    /// <summary>Drops leases whose time is up. Caller holds the gate. Returns the time it used.</summary>
+    private DateTimeOffset ExpireStale()
+    {
+        var now = _time.GetUtcNow();
+        foreach (var (id, held) in _leases.Where(l => l.Value.ExpiresAt <= now).ToList())
+        {
+            _leases.Remove(id);
+            foreach (var grant in held.Lease.Grants) _resources[grant.Resource].Holders.Remove(id);
+        }
+        return now;
     }
 
     private static int Reserved(Dictionary<string, int>? reserved, string resource) =>

@@ -38,7 +38,7 @@ public sealed class EmbeddedStateStore(string? directory = null) : IStateStore
         {
             var existed = Load(key) is not null;
             _values.Remove(key);
-            if (directory is not null) File.Delete(PathOf(key));
+            if (directory is not null && File.Exists(PathOf(key))) File.Delete(PathOf(key));
             return ValueTask.FromResult(existed);
         }
     }

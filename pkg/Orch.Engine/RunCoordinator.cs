@@ -36,6 +36,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
     private sealed record LocksGranted(InstanceNode Instance, LockLease Lease) : Event;
     private sealed record LocksFailed(InstanceNode Instance, Exception? Error) : Event;
     private sealed record StopRequested(RunStatus Reason) : Event;
+    private sealed record RenewLeases : Event;
 
     /// <summary>The state of one run; lives only inside <see cref="RunAsync"/>.</summary>
     private sealed class RunState
@@ -54,6 +55,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
         private readonly Dictionary<string, InstanceRecord> _previous = new(StringComparer.Ordinal);
         private readonly Queue<InstanceNode> _ready = new();
         private readonly HashSet<InstanceNode> _running = [];
+        private readonly HashSet<InstanceNode> _leased = [];
         private readonly Channel<Event> _events = Channel.CreateUnbounded<Event>(new UnboundedChannelOptions { SingleReader = true });
         private readonly CancellationTokenSource _stopping = new();
         private readonly Random _random = new();
@@ -99,6 +101,8 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 ? _time.CreateTimer(_ => _events.Writer.TryWrite(new StopRequested(RunStatus.TimedOut)), null, limit, Timeout.InfiniteTimeSpan)
                 : null;
 
+            using var leaseRenewal = _time.CreateTimer(_ => _events.Writer.TryWrite(new RenewLeases()), null, _settings.LeaseTime / 3, _settings.LeaseTime / 3);
+
             await FlushAsync(RunStatus.Running).ConfigureAwait(false);
             foreach (var task in _tasks.Values.Where(t => t.UnfinishedNeeds == 0).ToList()) Start(task);
 
@@ -132,7 +136,11 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
             }
 
             // Attempts that did not answer within the grace period are recorded as cancelled.
-            foreach (var instance in _running.ToList()) Complete(instance, InstanceStatus.Cancelled, "did not stop within the cancel grace period");
+            foreach (var instance in _running.ToList())
+            {
+                await ReleaseLeaseAsync(instance).ConfigureAwait(false);
+                Complete(instance, InstanceStatus.Cancelled, "did not stop within the cancel grace period");
+            }
 
             var status = _stopReason ?? (_tasks.Values.Any(t => t.Status is InstanceStatus.Failed or InstanceStatus.Cancelled) ? RunStatus.Failed : RunStatus.Succeeded);
             var record = await FlushAsync(status).ConfigureAwait(false);
@@ -183,12 +191,16 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                         break;
                     }
                     instance.Lease = lease;
+                    _leased.Add(instance);
                     _ready.Enqueue(instance);
                     break;
                 case LocksFailed { Instance: var instance, Error: var error }:
                     _waitingForLocks--;
                     if (error is null) SetStatus(instance, InstanceStatus.Pending); // cancelled while waiting: resumable
                     else Complete(instance, InstanceStatus.Failed, $"could not take resources: {error.Message}");
+                    break;
+                case RenewLeases:
+                    await RenewLeasesAsync().ConfigureAwait(false);
                     break;
                 case StopRequested { Reason: var reason }:
                     await StopAsync(reason).ConfigureAwait(false);
@@ -364,11 +376,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
             if (!_instances.TryGetValue(result.InstanceKey, out var instance) || instance.CurrentAttempt != result.AttemptId || !_running.Remove(instance))
                 return;
 
-            if (instance.Lease is { } lease)
-            {
-                instance.Lease = null;
-                await _backend.Locks.ReleaseAsync(lease.LeaseId, CancellationToken.None).ConfigureAwait(false);
-            }
+            await ReleaseLeaseAsync(instance).ConfigureAwait(false);
 
             var attempt = instance.Attempts[^1];
             attempt.Status = result.Status.ToString().ToLowerInvariant();
@@ -406,6 +414,27 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
             Complete(instance, InstanceStatus.Failed, result.Error ?? $"attempt {result.Status.ToString().ToLowerInvariant()}");
         }
 
+        private async ValueTask ReleaseLeaseAsync(InstanceNode instance)
+        {
+            if (instance.Lease is not { } lease) return;
+            instance.Lease = null;
+            _leased.Remove(instance);
+            await _backend.Locks.ReleaseAsync(lease.LeaseId, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Keeps the leases of instances that hold resources but may not have started yet (queued
+        /// for a slot, or waiting in an agent's queue); agents renew them too once the task runs.
+        /// </summary>
+        private async ValueTask RenewLeasesAsync()
+        {
+            foreach (var instance in _leased)
+            {
+                if (instance.Lease is { } lease && !await _backend.Locks.RenewAsync(lease.LeaseId, _settings.LeaseTime, CancellationToken.None).ConfigureAwait(false))
+                    _observer.Warning($"{instance.Key}: the lease on {string.Join(", ", instance.Locks)} expired before it could be renewed");
+            }
+        }
+
         private async Task RetryLaterAsync(InstanceNode instance, TimeSpan delay)
         {
             try
@@ -429,8 +458,10 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
             task.Unfinished--;
             if (task.Unfinished == 0)
             {
-                var failed = task.Instances.Any(i => i.Status is InstanceStatus.Failed or InstanceStatus.Cancelled);
-                FinishTask(task, failed ? InstanceStatus.Failed : InstanceStatus.Succeeded);
+                var taskStatus = task.Instances.Any(i => i.Status is InstanceStatus.Failed or InstanceStatus.Cancelled) ? InstanceStatus.Failed
+                    : task.Instances.All(i => i.Status == InstanceStatus.Skipped) ? InstanceStatus.Skipped
+                    : InstanceStatus.Succeeded;
+                FinishTask(task, taskStatus);
             }
         }
 
@@ -475,11 +506,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
             await _stopping.CancelAsync().ConfigureAwait(false);
             while (_ready.TryDequeue(out var queued))
             {
-                if (queued.Lease is { } lease)
-                {
-                    queued.Lease = null;
-                    await _backend.Locks.ReleaseAsync(lease.LeaseId, CancellationToken.None).ConfigureAwait(false);
-                }
+                await ReleaseLeaseAsync(queued).ConfigureAwait(false);
                 SetStatus(queued, InstanceStatus.Pending);
             }
             foreach (var instance in _running)

@@ -34,7 +34,8 @@ public sealed class PlainProgressObserver(TaskProgress tracker, TextWriter outpu
     {
         var entry = tracker.Tasks.FirstOrDefault(t => t.Id == taskId);
         var counts = entry is null || entry.Total <= 1 ? "" : $" ({entry.Done - entry.Failed}/{entry.Total} ok)";
-        Line($"{(status == InstanceStatus.Succeeded ? "done" : "stop"),-7} {taskId}: {status.ToDisplay()}{counts}");
+        var verb = status switch { InstanceStatus.Succeeded => "done", InstanceStatus.Skipped => "skip", _ => "fail" };
+        Line($"{verb,-7} {taskId}: {status.ToDisplay()}{counts}");
     }
 
     public void Warning(string message) => Line($"warning {message}");

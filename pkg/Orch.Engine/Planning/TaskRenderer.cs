@@ -24,11 +24,23 @@ internal sealed class TaskRenderer(PipelineDefinition pipeline)
             IReadOnlyList<object?> list => list,
             IEnumerable<object?> items => items.ToList(),
             long n when n >= 0 => Enumerable.Range(0, checked((int)n)).Select(i => (object?)(long)i).ToList(),
-            string s when s.TrimStart().StartsWith('[') => PlainJson.Parse(s) as IReadOnlyList<object?> ?? [],
+            string s when s.TrimStart().StartsWith('[') => ParseJsonList(s, task),
             string s => s.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(x => (object?)x).ToList(),
             null => [],
             _ => throw new TemplateRenderException($"for_each must give a list, got {TemplateEngine.ToDisplayString(value)}", task.ForEach!.Location),
         };
+    }
+
+    private static IReadOnlyList<object?> ParseJsonList(string json, TaskDefinition task)
+    {
+        try
+        {
+            return PlainJson.Parse(json) as IReadOnlyList<object?> ?? [];
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            throw new TemplateRenderException($"for_each got text that starts like a JSON list but is not one: {ex.Message}", task.ForEach!.Location, ex);
+        }
     }
 
     public bool ShouldRun(TaskDefinition task, TemplateScope scope) =>

@@ -161,6 +161,9 @@ public static class TemplateEngine
         var context = new TemplateContext(Functions)
         {
             StrictVariables = true,
+            // A missing key (a typo, an output a task did not set) is an error, not empty text;
+            // templates can test with object.has_key.
+            EnableRelaxedMemberAccess = false,
             LoopLimit = 100_000,
             RecursiveLimit = 64,
             LimitToString = 16 * 1024 * 1024,

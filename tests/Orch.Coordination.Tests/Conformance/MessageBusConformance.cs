@@ -1,0 +1,258 @@
+using System.Collections.Concurrent;
+
+namespace Orch.Coordination.Tests.Conformance;
+
+/// <summary>A message type for bus tests; adapters that serialise must round-trip it.</summary>
+public sealed record Ping(int Number, string Text);
+
+/// <summary>
+/// What every <see cref="IMessageBus"/> adapter must do. Topic names are unique per test, so
+/// adapters backed by a shared broker need no cleanup between tests.
+/// </summary>
+public abstract class MessageBusConformance : IAsyncLifetime
+{
+    private IMessageBus? _bus;
+    private readonly List<IAsyncDisposable> _subscriptions = [];
+    private readonly string _scope = "conformance." + Guid.NewGuid().ToString("N")[..12];
+
+    /// <summary>Makes the bus under test.</summary>
+    protected abstract IMessageBus CreateBus();
+
+    protected IMessageBus Bus => _bus ?? throw new InvalidOperationException("used before InitializeAsync");
+
+    public virtual ValueTask InitializeAsync()
+    {
+        _bus = CreateBus(); // made up front: tests touch it from many threads at once
+        return ValueTask.CompletedTask;
+    }
+
+    public virtual async ValueTask DisposeAsync()
+    {
+        foreach (var subscription in _subscriptions) await subscription.DisposeAsync();
+        switch (_bus)
+        {
+            case IAsyncDisposable a: await a.DisposeAsync(); break;
+            case IDisposable d: d.Dispose(); break;
+        }
+        GC.SuppressFinalize(this);
+    }
+
+    protected string Topic(string name) => $"{_scope}.{name}";
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private async Task<IMessageSubscription<Ping>> Subscribe(string topic, string group)
+    {
+        var subscription = await Bus.SubscribeAsync<Ping>(topic, group, Ct);
+        _subscriptions.Add(subscription);
+        return subscription;
+    }
+
+    private async Task Publish(string topic, IEnumerable<int> numbers)
+    {
+        foreach (var n in numbers) await Bus.PublishAsync(topic, new Ping(n, $"message {n}"), Ct);
+    }
+
+    /// <summary>Reads exactly <paramref name="count"/> deliveries, acknowledging each.</summary>
+    private static async Task<List<Ping>> Take(IMessageSubscription<Ping> subscription, int count)
+    {
+        var got = new List<Ping>();
+        for (var i = 0; i < count; i++)
+        {
+            var delivery = await subscription.ReadAsync(Ct).Within();
+            got.Add(delivery.Message);
+            await delivery.AckAsync();
+        }
+        return got;
+    }
+
+    /// <summary>Asserts nothing more arrives within a short quiet period.</summary>
+    private static async Task AssertNoMore(IMessageSubscription<Ping> subscription)
+    {
+        using var quiet = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        quiet.CancelAfter(Async.Quiet);
+        try
+        {
+            var extra = await subscription.ReadAsync(quiet.Token);
+            Assert.Fail($"unexpected extra delivery {extra.Message}");
+        }
+        catch (OperationCanceledException) when (!Ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    [Fact]
+    public async Task Publish_OneSubscriber_ReceivesEveryMessageIntact()
+    {
+        var topic = Topic("single");
+        var subscription = await Subscribe(topic, "g");
+        await Publish(topic, Enumerable.Range(1, 20));
+
+        var got = await Take(subscription, 20);
+
+        Assert.Equal(Enumerable.Range(1, 20).Select(n => new Ping(n, $"message {n}")), got.OrderBy(p => p.Number));
+        await AssertNoMore(subscription);
+    }
+
+    [Fact]
+    public async Task Subscribe_CompetingConsumersInOneGroup_EachMessageDeliveredOnce()
+    {
+        const int messages = 300, consumers = 4;
+        var topic = Topic("work-queue");
+        var subscriptions = new List<IMessageSubscription<Ping>>();
+        for (var i = 0; i < consumers; i++) subscriptions.Add(await Subscribe(topic, "workers"));
+
+        var received = new ConcurrentBag<(int Consumer, int Number)>();
+        var remaining = messages;
+        using var done = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var readers = subscriptions.Select((subscription, consumer) => Task.Run(async () =>
+        {
+            try
+            {
+                while (true)
+                {
+                    var delivery = await subscription.ReadAsync(done.Token);
+                    received.Add((consumer, delivery.Message.Number));
+                    await delivery.AckAsync();
+                    if (Interlocked.Decrement(ref remaining) == 0) await done.CancelAsync();
+                }
+            }
+            catch (OperationCanceledException) when (done.IsCancellationRequested)
+            {
+            }
+        }, Ct)).ToList();
+
+        await Publish(topic, Enumerable.Range(0, messages));
+        await Task.WhenAll(readers).Within();
+
+        Assert.Equal(Enumerable.Range(0, messages), received.Select(r => r.Number).Order());
+        foreach (var subscription in subscriptions) Assert.False(subscription.TryRead(out _), "a message was delivered twice");
+    }
+
+    [Fact]
+    public async Task Subscribe_IdleConsumerInGroup_DoesNotHoldBackMessagesFromABusyOne()
+    {
+        var topic = Topic("idle-consumer");
+        _ = await Subscribe(topic, "workers"); // joins the group but never reads
+        var active = await Subscribe(topic, "workers");
+        await Publish(topic, Enumerable.Range(0, 10));
+
+        var got = await Take(active, 10);
+
+        Assert.Equal(Enumerable.Range(0, 10), got.Select(p => p.Number).Order());
+    }
+
+    [Fact]
+    public async Task Subscribe_SeveralGroups_EveryGroupGetsEveryMessage()
+    {
+        var topic = Topic("broadcast");
+        var groups = new[] { "coordinator", "audit", "agent.1" };
+        var subscriptions = new List<IMessageSubscription<Ping>>();
+        foreach (var group in groups) subscriptions.Add(await Subscribe(topic, group));
+
+        await Publish(topic, Enumerable.Range(0, 50));
+
+        foreach (var subscription in subscriptions)
+        {
+            var got = await Take(subscription, 50);
+            Assert.Equal(Enumerable.Range(0, 50), got.Select(p => p.Number).Order());
+            await AssertNoMore(subscription);
+        }
+    }
+
+    [Fact]
+    public async Task Subscribe_GroupCreatedAfterPublish_DoesNotSeeEarlierMessages()
+    {
+        var topic = Topic("late-group");
+        var early = await Subscribe(topic, "early");
+        await Publish(topic, [1]);
+        var late = await Subscribe(topic, "late");
+        await Publish(topic, [2]);
+
+        Assert.Equal([2], (await Take(late, 1)).Select(p => p.Number));
+        await AssertNoMore(late);
+        Assert.Equal([1, 2], (await Take(early, 2)).Select(p => p.Number).Order());
+    }
+
+    [Fact]
+    public async Task Subscribe_GroupOutlivesItsSubscription_NewSubscriberGetsMessagesPublishedMeanwhile()
+    {
+        var topic = Topic("rejoin");
+        var first = await Bus.SubscribeAsync<Ping>(topic, "g", Ct);
+        await first.DisposeAsync();
+        await Publish(topic, [7]);
+
+        var second = await Subscribe(topic, "g");
+
+        Assert.Equal([7], (await Take(second, 1)).Select(p => p.Number));
+    }
+
+    [Fact]
+    public async Task Publish_TopicsAreIsolated()
+    {
+        var a = await Subscribe(Topic("a"), "g");
+        var b = await Subscribe(Topic("b"), "g");
+        await Publish(Topic("a"), [1]);
+
+        Assert.Equal([1], (await Take(a, 1)).Select(p => p.Number));
+        await AssertNoMore(b);
+    }
+
+    [Fact]
+    public async Task Ack_AcknowledgedMessage_IsNotDeliveredAgain()
+    {
+        var topic = Topic("ack");
+        var subscription = await Subscribe(topic, "g");
+        await Publish(topic, [1, 2]);
+
+        var got = await Take(subscription, 2);
+
+        Assert.Equal([1, 2], got.Select(p => p.Number).Order());
+        await AssertNoMore(subscription);
+        Assert.False(subscription.TryRead(out _));
+    }
+
+    [Fact]
+    public async Task TryRead_ReturnsFalseWhenEmptyAndTheMessageWhenOneIsReady()
+    {
+        var topic = Topic("try-read");
+        var subscription = await Subscribe(topic, "g");
+        Assert.False(subscription.TryRead(out _));
+
+        await Publish(topic, [42]);
+        Delivery<Ping> delivery = default;
+        var deadline = DateTime.UtcNow + Async.Patience;
+        while (!subscription.TryRead(out delivery))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "a published message never became readable");
+            await Task.Delay(5, Ct);
+        }
+        Assert.Equal(new Ping(42, "message 42"), delivery.Message);
+        await delivery.AckAsync();
+        Assert.False(subscription.TryRead(out _));
+    }
+
+    [Fact]
+    public async Task Read_WaitingReaderWakesOnPublish()
+    {
+        var topic = Topic("wake");
+        var subscription = await Subscribe(topic, "g");
+        var read = subscription.ReadAsync(Ct).AsTask();
+        await Async.AssertStillWaiting(read, "a read with nothing published completed");
+
+        await Publish(topic, [5]);
+
+        Assert.Equal(5, (await read.Within()).Message.Number);
+    }
+
+    [Fact]
+    public async Task Read_Cancelled_ThrowsOperationCanceled()
+    {
+        var subscription = await Subscribe(Topic("cancel"), "g");
+        using var cts = new CancellationTokenSource();
+        var read = subscription.ReadAsync(cts.Token).AsTask();
+        await cts.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => read.Within());
+    }
+}
