@@ -4,11 +4,13 @@
 set -euo pipefail
 case "${1:-test}" in
   test)  need=(bash) ;;
-  bench) need=(bash parallel) ;;
+  bench) need=(bash parallel time) ;;
   *) echo "usage: install-deps.sh test|bench" >&2; exit 2 ;;
 esac
+# `time` is also a shell keyword, so look for GNU time's binary itself.
+present() { if [ "$1" = time ]; then [ -x /usr/bin/time ]; else command -v "$1" >/dev/null 2>&1; fi; }
 missing=()
-for cmd in "${need[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd"); done
+for cmd in "${need[@]}"; do present "$cmd" || missing+=("$cmd"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq

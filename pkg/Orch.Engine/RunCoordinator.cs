@@ -286,6 +286,12 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 Complete(instance, InstanceStatus.Succeeded, null);
                 return;
             }
+            if (earlier is not null)
+            {
+                // Rerun on resume: keep the earlier attempts (and their logs) and number on from them.
+                instance.Attempts.AddRange(earlier.Attempts);
+                instance.PriorAttempts = earlier.Attempts.Count == 0 ? 0 : earlier.Attempts.Max(a => a.Number);
+            }
             Enqueue(instance);
         }
 
@@ -331,16 +337,17 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
             while (_stopReason is null && _running.Count < _settings.DispatchWindow && _ready.TryDequeue(out var instance))
             {
                 instance.Attempt++;
+                var number = instance.PriorAttempts + instance.Attempt;
                 var attemptId = AttemptId.New();
                 instance.CurrentAttempt = attemptId;
-                var attemptLog = $"logs/{instance.Directory}/attempt-{instance.Attempt}.log";
+                var attemptLog = $"logs/{instance.Directory}/attempt-{number}.log";
                 var logPath = $"{_settings.RunDirectory}/{attemptLog}";
                 var dispatch = new TaskDispatch
                 {
                     RunId = _settings.RunId,
                     InstanceKey = instance.Key,
                     TaskId = instance.Task.Id,
-                    Attempt = instance.Attempt,
+                    Attempt = number,
                     AttemptId = attemptId,
                     Body = instance.Body!,
                     Timeout = instance.Task.Definition.Timeout,
@@ -352,7 +359,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 };
                 instance.Attempts.Add(new AttemptRecord
                 {
-                    Number = instance.Attempt,
+                    Number = number,
                     Id = attemptId.Value,
                     Log = attemptLog,
                     StartedAt = _time.GetUtcNow(),
@@ -360,7 +367,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 SetStatus(instance, InstanceStatus.Running);
                 instance.DispatchedAt = _time.GetUtcNow();
                 _running.Add(instance);
-                _observer.AttemptStarted(instance.Key, instance.Attempt);
+                _observer.AttemptStarted(instance.Key, number);
                 await _backend.Bus.PublishAsync(Topics.Tasks, dispatch, CancellationToken.None).ConfigureAwait(false);
             }
         }
@@ -481,7 +488,8 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 if (dependent.Expanded || dependent.Status != InstanceStatus.Pending) continue;
                 if (!status.LetsDependentsRun())
                 {
-                    MarkUpstreamFailed(dependent);
+                    // After a cancel, dependents stay pending: a resumed run decides about them.
+                    if (_stopReason is null) MarkUpstreamFailed(dependent);
                     continue;
                 }
                 dependent.UnfinishedNeeds--;
