@@ -15,7 +15,8 @@ public interface IStateStore
     /// Writes <paramref name="value"/> if the key's version is <paramref name="expectedVersion"/>
     /// (0 = the key must not exist; null = write unconditionally). Returns the new version, or null when the version did not match.
     /// </summary>
-    ValueTask<long?> TrySetAsync(string key, byte[] value, long? expectedVersion, CancellationToken cancellationToken);
+    /// <remarks>The store copies <paramref name="value"/> before this returns, so the caller may reuse its buffer.</remarks>
+    ValueTask<long?> TrySetAsync(string key, ReadOnlyMemory<byte> value, long? expectedVersion, CancellationToken cancellationToken);
 
     ValueTask<bool> DeleteAsync(string key, CancellationToken cancellationToken);
 

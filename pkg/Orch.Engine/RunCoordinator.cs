@@ -59,6 +59,9 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
         private readonly Channel<Event> _events = Channel.CreateUnbounded<Event>(new UnboundedChannelOptions { SingleReader = true });
         private readonly CancellationTokenSource _stopping = new();
         private readonly Random _random = new();
+        // The persisted record, kept in step with the nodes as they change, so a save only serialises it.
+        private readonly RunRecord _record;
+        private readonly Dictionary<string, TaskRecord> _taskRecords = new(StringComparer.Ordinal);
         private readonly DateTimeOffset _startedAt;
         private int _unfinishedTasks;
         private int _waitingForLocks;
@@ -88,6 +91,21 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 foreach (var need in node.Definition.Needs) _tasks[need].Dependents.Add(node);
             }
             _unfinishedTasks = _tasks.Count;
+            _record = new RunRecord
+            {
+                RunId = settings.RunId.Value,
+                Pipeline = pipeline.Name,
+                File = pipeline.FilePath,
+                Params = _params,
+                Status = RunStatus.Running,
+                StartedAt = _startedAt,
+            };
+            foreach (var definition in pipeline.Tasks)
+            {
+                var taskRecord = new TaskRecord { Id = definition.Id, Status = InstanceStatus.Pending };
+                _record.Tasks.Add(taskRecord);
+                _taskRecords[definition.Id] = taskRecord;
+            }
         }
 
         public async Task<RunReport> ExecuteAsync(CancellationToken cancellationToken)
@@ -212,6 +230,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
         {
             task.Expanded = true;
             task.Status = InstanceStatus.Running;
+            _taskRecords[task.Id].Status = task.Status;
             task.Scope = BuildScope(task);
             IReadOnlyList<object?> items;
             try
@@ -245,6 +264,8 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
         private InstanceNode AddInstance(TaskNode task, string key, int? index, object? item)
         {
             var instance = new InstanceNode(task, key, index, item) { ReadyAt = _time.GetUtcNow() };
+            instance.Record = new InstanceRecord { Key = key, Index = index, Status = InstanceStatus.Pending, Attempts = instance.Attempts };
+            _taskRecords[task.Id].Instances.Add(instance.Record);
             task.Instances.Add(instance);
             task.Unfinished = task.Instances.Count;
             _instances[key] = instance;
@@ -269,6 +290,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 instance.Directory = InstanceDirectory(instance);
                 instance.Locks = _renderer.RenderLocks(definition, scope);
                 instance.Fingerprint = TaskRenderer.Fingerprint(instance.Body, instance.WorkingDirectory);
+                instance.Record.Fingerprint = instance.Fingerprint;
             }
             catch (TemplateRenderException ex)
             {
@@ -281,7 +303,9 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 && earlier.Fingerprint == instance.Fingerprint)
             {
                 instance.Outputs = earlier.Outputs ?? [];
+                instance.Record.Outputs = earlier.Outputs;
                 instance.Reused = true;
+                instance.Record.Reused = true;
                 instance.Attempts.AddRange(earlier.Attempts);
                 Complete(instance, InstanceStatus.Succeeded, null);
                 return;
@@ -340,7 +364,11 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 var number = instance.PriorAttempts + instance.Attempt;
                 var attemptId = AttemptId.New();
                 instance.CurrentAttempt = attemptId;
-                var attemptLog = $"logs/{instance.Directory}/attempt-{number}.log";
+                // One log directory per task, not per instance: creating a directory per item costs
+                // as much as the log file itself on a large fan-out of short tasks.
+                var attemptLog = instance.Index is { } index
+                    ? $"logs/{instance.Task.Id}/{index.ToString(System.Globalization.CultureInfo.InvariantCulture)}.attempt-{number}.log"
+                    : $"logs/{instance.Task.Id}/attempt-{number}.log";
                 var logPath = $"{_settings.RunDirectory}/{attemptLog}";
                 var dispatch = new TaskDispatch
                 {
@@ -396,6 +424,8 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
             if (result.Status == AttemptStatus.Succeeded)
             {
                 instance.Outputs = result.Outputs;
+                instance.Record.Outputs = result.Outputs.Count == 0 ? null
+                    : result.Outputs as Dictionary<string, object?> ?? new Dictionary<string, object?>(result.Outputs);
                 _observer.AttemptFinished(instance.Key, result, false, null);
                 Complete(instance, InstanceStatus.Succeeded, null);
                 return;
@@ -460,6 +490,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
             _running.Remove(instance);
             SetStatus(instance, status);
             instance.Error = error;
+            instance.Record.Error = error;
             instance.DoneAt = _time.GetUtcNow();
             var task = instance.Task;
             task.Unfinished--;
@@ -476,11 +507,13 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
         {
             _progress.Move(instance.Status, status);
             instance.Status = status;
+            instance.Record.Status = status;
         }
 
         private void FinishTask(TaskNode task, InstanceStatus status)
         {
             task.Status = status;
+            _taskRecords[task.Id].Status = status;
             _unfinishedTasks--;
             _observer.TaskFinished(task.Id, status);
             foreach (var dependent in task.Dependents)
@@ -501,6 +534,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
         {
             if (task.Status != InstanceStatus.Pending) return;
             task.Status = InstanceStatus.UpstreamFailed;
+            _taskRecords[task.Id].Status = task.Status;
             _unfinishedTasks--;
             _observer.TaskFinished(task.Id, task.Status);
             foreach (var dependent in task.Dependents) MarkUpstreamFailed(dependent);
@@ -561,32 +595,9 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
         private async ValueTask<RunRecord> FlushAsync(RunStatus status)
         {
             var started = _time.GetUtcNow();
-            var record = new RunRecord
-            {
-                RunId = _settings.RunId.Value,
-                Pipeline = _pipeline.Name,
-                File = _pipeline.FilePath,
-                Params = _params,
-                Status = status,
-                StartedAt = _startedAt,
-                FinishedAt = status == RunStatus.Running ? null : started,
-                Tasks = _pipeline.Tasks.Select(d => _tasks[d.Id]).Select(t => new TaskRecord
-                {
-                    Id = t.Id,
-                    Status = t.Status,
-                    Instances = t.Instances.Select(i => new InstanceRecord
-                    {
-                        Key = i.Key,
-                        Index = i.Index,
-                        Status = i.Status,
-                        Fingerprint = i.Fingerprint,
-                        Outputs = i.Outputs.Count == 0 ? null : new Dictionary<string, object?>(i.Outputs),
-                        Error = i.Error,
-                        Reused = i.Reused,
-                        Attempts = i.Attempts,
-                    }).ToList(),
-                }).ToList(),
-            };
+            var record = _record;
+            record.Status = status;
+            record.FinishedAt = status == RunStatus.Running ? null : started;
             await _records.SaveAsync(record, CancellationToken.None).ConfigureAwait(false);
             var now = _time.GetUtcNow();
             _lastFlush = now;

@@ -43,7 +43,7 @@ public sealed class FailureReportTests
         var failure = Assert.Single(result.Stdout.Split('\n'), l => l.StartsWith("failed fan[1]", StringComparison.Ordinal));
         Assert.Contains("exit code 3", failure, StringComparison.Ordinal);
         var log = Assert.Single(result.Stdout.Split('\n'), l => l.TrimStart().StartsWith("log: ", StringComparison.Ordinal)).Trim()["log: ".Length..];
-        Assert.Equal(Path.Combine(".orch", "runs", runId!, "logs", "fan", "1", "attempt-1.log"), log);
+        Assert.Equal(Path.Combine(".orch", "runs", runId!, "logs", "fan", "1.attempt-1.log"), log);
         var logText = dir.Read(log);
         Assert.Contains("item 2", logText, StringComparison.Ordinal);
         Assert.Contains("two is not allowed", logText, StringComparison.Ordinal);

@@ -45,4 +45,6 @@ internal sealed class InstanceNode(TaskNode task, string key, int? index, object
     public DateTimeOffset? DispatchedAt { get; set; }
     public DateTimeOffset? DoneAt { get; set; }
     public List<AttemptRecord> Attempts { get; } = [];
+    /// <summary>This instance's entry in the run record, updated as the instance changes.</summary>
+    public InstanceRecord Record { get; set; } = null!;
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Orch.Coordination;
@@ -9,12 +10,20 @@ namespace Orch.Engine;
 /// <summary>Reads and writes run records through the state store port.</summary>
 public sealed class RunRecordStore(IStateStore state)
 {
+    // One buffer reused across saves: a big run's record is tens of MB, and serialising into
+    // fresh or pooled arrays each time would keep several copies of it alive.
+    private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
+
     public static string KeyFor(RunId run) => $"runs/{run.Value}/state.json";
 
     public async ValueTask SaveAsync(RunRecord record, CancellationToken cancellationToken)
     {
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(record, Options);
-        await state.TrySetAsync(KeyFor(new RunId(record.RunId)), bytes, null, cancellationToken).ConfigureAwait(false);
+        _buffer.ResetWrittenCount();
+        using (var writer = new Utf8JsonWriter(_buffer))
+        {
+            JsonSerializer.Serialize(writer, record, Options);
+        }
+        await state.TrySetAsync(KeyFor(new RunId(record.RunId)), _buffer.WrittenMemory, null, cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask<RunRecord?> LoadAsync(RunId run, CancellationToken cancellationToken)

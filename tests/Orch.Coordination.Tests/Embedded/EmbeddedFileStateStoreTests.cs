@@ -29,13 +29,13 @@ public sealed class EmbeddedFileStateStoreTests : StateStoreConformance
         var value = await reopened.GetAsync(Key("runs/r1/state.json"), Ct);
         Assert.Equal("{}", Encoding.UTF8.GetString(value!.Value));
         Assert.Equal([Key("runs/r1/state.json")], await reopened.ListKeysAsync(Key("runs/"), Ct));
-        Assert.Null(await reopened.TrySetAsync(Key("runs/r1/state.json"), [1], 0, Ct));
+        Assert.Null(await reopened.TrySetAsync(Key("runs/r1/state.json"), new byte[] { 1 }, 0, Ct));
     }
 
     [Fact]
     public async Task Delete_RemovesTheFileToo()
     {
-        await Store.TrySetAsync(Key("gone"), [1, 2, 3], null, Ct);
+        await Store.TrySetAsync(Key("gone"), new byte[] { 1, 2, 3 }, null, Ct);
         await Store.DeleteAsync(Key("gone"), Ct);
 
         Assert.Null(await new EmbeddedStateStore(_directory).GetAsync(Key("gone"), Ct));
@@ -46,7 +46,7 @@ public sealed class EmbeddedFileStateStoreTests : StateStoreConformance
     [InlineData("/absolute")]
     public async Task TrySet_KeyOutsideTheDirectory_IsRejected(string key)
     {
-        await Assert.ThrowsAsync<ArgumentException>(() => Store.TrySetAsync(key, [1], null, Ct).AsTask());
+        await Assert.ThrowsAsync<ArgumentException>(() => Store.TrySetAsync(key, new byte[] { 1 }, null, Ct).AsTask());
         Assert.Empty(Directory.EnumerateFileSystemEntries(Path.GetDirectoryName(_directory)!, "escape"));
     }
 }
