@@ -59,6 +59,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
         private readonly Channel<Event> _events = Channel.CreateUnbounded<Event>(new UnboundedChannelOptions { SingleReader = true });
         private readonly CancellationTokenSource _stopping = new();
         private readonly Random _random = new();
+        private static readonly string[] StatusNames = Enum.GetNames<AttemptStatus>().Select(n => n.ToLowerInvariant()).ToArray();
         // The persisted record, kept in step with the nodes as they change, so a save only serialises it.
         private readonly RunRecord _record;
         private readonly Dictionary<string, TaskRecord> _taskRecords = new(StringComparer.Ordinal);
@@ -287,7 +288,6 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 instance.Body = _renderer.RenderBody(definition, scope);
                 var directory = _renderer.RenderWorkingDirectory(definition, scope);
                 instance.WorkingDirectory = directory is null ? _settings.WorkingDirectory : Path.GetFullPath(directory, _settings.WorkingDirectory);
-                instance.Directory = InstanceDirectory(instance);
                 instance.Locks = _renderer.RenderLocks(definition, scope);
                 instance.Fingerprint = TaskRenderer.Fingerprint(instance.Body, instance.WorkingDirectory);
                 instance.Record.Fingerprint = instance.Fingerprint;
@@ -380,7 +380,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                     Body = instance.Body!,
                     Timeout = instance.Task.Definition.Timeout,
                     LogPath = logPath,
-                    ArtifactDirectory = $"{_settings.RunDirectory}/artifacts/{instance.Directory}",
+                    ArtifactDirectory = $"{_settings.RunDirectory}/artifacts/{InstanceDirectory(instance)}",
                     WorkingDirectory = instance.WorkingDirectory!,
                     Locks = instance.Lease?.Grants ?? [],
                     LeaseId = instance.Lease?.LeaseId,
@@ -400,7 +400,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
             }
         }
 
-        /// <summary>Where an instance's logs and artifacts go, relative to the run directory: <c>count/3</c> or <c>merge</c>.</summary>
+        /// <summary>Where an instance's artifacts go, relative to the run's <c>artifacts/</c>: <c>count/3</c> or <c>merge</c>.</summary>
         private static string InstanceDirectory(InstanceNode instance) =>
             instance.Index is { } index ? $"{instance.Task.Id}/{index.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : instance.Task.Id;
 
@@ -414,7 +414,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
             await ReleaseLeaseAsync(instance).ConfigureAwait(false);
 
             var attempt = instance.Attempts[^1];
-            attempt.Status = result.Status.ToString().ToLowerInvariant();
+            attempt.Status = StatusNames[(int)result.Status];
             attempt.ExitCode = result.ExitCode;
             attempt.Error = result.Error;
             attempt.Agent = result.AgentId.Value;

@@ -33,8 +33,6 @@ internal sealed class InstanceNode(TaskNode task, string key, int? index, object
     public Orch.Protocol.AttemptId? CurrentAttempt { get; set; }
     public Orch.Protocol.TaskBody? Body { get; set; }
     public string? WorkingDirectory { get; set; }
-    /// <summary>The instance's directory under the run's <c>logs/</c> and <c>artifacts/</c>.</summary>
-    public string Directory { get; set; } = "";
     public IReadOnlyList<string> Locks { get; set; } = [];
     public string? Fingerprint { get; set; }
     public Orch.Coordination.LockLease? Lease { get; set; }
@@ -44,7 +42,7 @@ internal sealed class InstanceNode(TaskNode task, string key, int? index, object
     public DateTimeOffset ReadyAt { get; set; }
     public DateTimeOffset? DispatchedAt { get; set; }
     public DateTimeOffset? DoneAt { get; set; }
-    public List<AttemptRecord> Attempts { get; } = [];
+    public List<AttemptRecord> Attempts { get; } = new(1);
     /// <summary>This instance's entry in the run record, updated as the instance changes.</summary>
     public InstanceRecord Record { get; set; } = null!;
 }

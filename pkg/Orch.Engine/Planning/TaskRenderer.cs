@@ -43,6 +43,8 @@ internal sealed class TaskRenderer(PipelineDefinition pipeline)
         }
     }
 
+    private static readonly IReadOnlyDictionary<string, object?> NoInputs = new Dictionary<string, object?>();
+
     public bool ShouldRun(TaskDefinition task, TemplateScope scope) =>
         task.When is null || TemplateEngine.IsTrue(TemplateEngine.Evaluate(Compile(task.When), scope));
 
@@ -53,6 +55,7 @@ internal sealed class TaskRenderer(PipelineDefinition pipeline)
     {
         if (task.Uses is { } action)
         {
+            if (task.With.Count == 0) return new ActionBody(action, NoInputs);
             var with = new Dictionary<string, object?>(task.With.Count, StringComparer.Ordinal);
             foreach (var (name, node) in task.With) with[name] = Render(node, scope);
             return new ActionBody(action, with);
