@@ -168,7 +168,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
             await _stopping.CancelAsync().ConfigureAwait(false);
 
             var latencies = _instances.Values
-                .Where(i => i.DoneAt is not null && i.Attempts.Count > 0)
+                .Where(i => i.DoneAt is not null && i.DispatchedAt is not null) // ran in this run, not reused
                 .Select(i => i.DoneAt!.Value - i.ReadyAt)
                 .ToList();
             var serviceTimes = _instances.Values
