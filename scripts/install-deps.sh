@@ -2,15 +2,16 @@
 # Installs the system packages a purpose needs, when missing: "test" or "bench".
 # As root it uses apt-get; otherwise it says what to install.
 set -euo pipefail
+# Each entry is COMMAND:DEBIAN_PACKAGE.
 case "${1:-test}" in
-  test)  need=(bash) ;;
-  bench) need=(bash parallel time) ;;
+  test)  need=(bash:bash kill:procps awk:mawk) ;;
+  bench) need=(bash:bash parallel:parallel time:time awk:mawk) ;;
   *) echo "usage: install-deps.sh test|bench" >&2; exit 2 ;;
 esac
 # `time` is also a shell keyword, so look for GNU time's binary itself.
 present() { if [ "$1" = time ]; then [ -x /usr/bin/time ]; else command -v "$1" >/dev/null 2>&1; fi; }
 missing=()
-for cmd in "${need[@]}"; do present "$cmd" || missing+=("$cmd"); done
+for entry in "${need[@]}"; do present "${entry%%:*}" || missing+=("${entry#*:}"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq
