@@ -425,21 +425,24 @@ internal sealed partial class PipelineReader
         }
     }
 
+    /// <summary>The items of a key that takes one value or a list of them; null (after reporting) for null or a mapping.</summary>
+    private IEnumerable<YNode>? ScalarOrList(YNode node, string mappingMessage, string hint)
+    {
+        if (IsNull(node)) return null;
+        switch (node)
+        {
+            case YScalar: return [node];
+            case YSequence seq: return seq.Items;
+            case YMapping:
+                Error(DiagnosticCodes.WrongType, node.Location, mappingMessage, hint);
+                return null;
+            default: return [];
+        }
+    }
+
     private void ReadNeeds(TaskDraft task, YNode node, string owner)
     {
-        if (IsNull(node)) return;
-        IEnumerable<YNode> items = node switch
-        {
-            YScalar => [node],
-            YSequence seq => seq.Items,
-            _ => [],
-        };
-        if (node is YMapping)
-        {
-            Error(DiagnosticCodes.WrongType, node.Location, $"'needs' in {owner} must be a task id or a list of task ids, not a mapping",
-                "write 'needs: [a, b]' or 'needs: a'");
-            return;
-        }
+        if (ScalarOrList(node, $"'needs' in {owner} must be a task id or a list of task ids, not a mapping", "write 'needs: [a, b]' or 'needs: a'") is not { } items) return;
         foreach (var item in items)
         {
             if (item is not YScalar s || s.IsNull)
@@ -492,19 +495,7 @@ internal sealed partial class PipelineReader
 
     private void ReadLocks(TaskDraft task, YNode node, string owner)
     {
-        if (IsNull(node)) return;
-        IEnumerable<YNode> items = node switch
-        {
-            YScalar => [node],
-            YSequence seq => seq.Items,
-            _ => [],
-        };
-        if (node is YMapping)
-        {
-            Error(DiagnosticCodes.WrongType, node.Location, $"'locks' in {owner} must be a resource name or a list of them, not a mapping",
-                "write 'locks: [name, \"family:{{ item }}\"]'");
-            return;
-        }
+        if (ScalarOrList(node, $"'locks' in {owner} must be a resource name or a list of them, not a mapping", "write 'locks: [name, \"family:{{ item }}\"]'") is not { } items) return;
         foreach (var item in items)
         {
             if (ReadTemplate(item, $"entries of 'locks' in {owner}", "locks", task.Templates) is not { } text) continue;
