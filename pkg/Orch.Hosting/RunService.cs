@@ -73,11 +73,11 @@ public sealed class RunService(TimeProvider? time = null)
             if (previous is null)
             {
                 var message = id is null ? $"no earlier run of '{pipeline.Name}' to resume" : $"no run '{id}' to resume";
-                return new RequestInvalid([new Diagnostic(DiagnosticCodes.BadParamOverride, DiagnosticSeverity.Error, SourceLocation.None(Path.Combine(stateDirectory, "runs")), message, "see the run ids under .orch/runs, or omit --resume to start a new run")], null);
+                return new RequestInvalid([new Diagnostic(DiagnosticCodes.ResumeNotPossible, DiagnosticSeverity.Error, SourceLocation.None(Path.Combine(stateDirectory, "runs")), message, "see the run ids under .orch/runs, or omit --resume to start a new run")], null);
             }
             if (previous.Pipeline != pipeline.Name)
             {
-                return new RequestInvalid([new Diagnostic(DiagnosticCodes.BadParamOverride, DiagnosticSeverity.Error, SourceLocation.None(request.PipelineFile),
+                return new RequestInvalid([new Diagnostic(DiagnosticCodes.ResumeNotPossible, DiagnosticSeverity.Error, SourceLocation.None(request.PipelineFile),
                     $"run '{previous.RunId}' is a run of pipeline '{previous.Pipeline}', not '{pipeline.Name}'", $"resume it with the file it ran: orch run {previous.File} --resume {previous.RunId}")], null);
             }
             runId = new RunId(previous.RunId);

@@ -42,5 +42,7 @@ public static class DiagnosticCodes
     public const string BadDuration = "ORCH030";
     public const string BadValue = "ORCH031";
     public const string BadParamOverride = "ORCH040";
+    /// <summary>The run named by <c>--resume</c> does not exist or belongs to another pipeline.</summary>
+    public const string ResumeNotPossible = "ORCH041";
     public const string FileNotFound = "ORCH050";
 }
