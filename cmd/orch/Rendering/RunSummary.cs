@@ -44,7 +44,12 @@ public static class RunSummary
         {
             var log = failure.Attempts.LastOrDefault()?.Log;
             console.MarkupLine($"[red]{failure.Status.ToDisplay()}[/] {Markup.Escape(failure.Key)}: {Markup.Escape(failure.Error ?? "")}");
-            if (log is not null) console.MarkupLine($"  log: {Markup.Escape(Path.GetRelativePath(Directory.GetCurrentDirectory(), Path.Combine(report.RunDirectory, log)))}");
+            if (log is not null)
+            {
+                var path = Path.Combine(report.RunDirectory, log);
+                // Logs are created only when an attempt prints something.
+                console.MarkupLine(File.Exists(path) ? $"  log: {Markup.Escape(Path.GetRelativePath(Directory.GetCurrentDirectory(), path))}" : "  log: (the attempt printed nothing)");
+            }
         }
         if (failures.Count > 20) console.MarkupLine($"... and {failures.Count - 20} more failures");
 

@@ -26,13 +26,17 @@ internal sealed class ChildProcess
     private Timer? _graceTimer;
     private CancellationTokenRegistration _cancellation;
 
-    public ChildProcess(int pid, TimeSpan killGrace)
+    public ChildProcess(int pid, OutputPipe output, TimeSpan killGrace)
     {
         Pid = pid;
+        Output = output;
         _killGrace = killGrace;
     }
 
     public int Pid { get; }
+
+    /// <summary>The child's stdout and stderr.</summary>
+    public OutputPipe Output { get; }
 
     public Task<ShellResult> Task => _completion.Task;
 
@@ -75,7 +79,10 @@ internal sealed class ChildProcess
         }
     }
 
-    /// <summary>Called once the leader has exited (it is a zombie, not yet reaped).</summary>
+    /// <summary>
+    /// Called once the leader has exited (it is a zombie, not yet reaped). Completes only after the output
+    /// written so far is in the log.
+    /// </summary>
     public unsafe void OnExited()
     {
         int status = 0;
@@ -99,6 +106,7 @@ internal sealed class ChildProcess
         }
 
         var duration = Stopwatch.GetElapsedTime(_startTimestamp);
+        Output.Finish();
         _timeoutTimer?.Dispose();
         _graceTimer?.Dispose();
         _cancellation.Unregister();

@@ -15,6 +15,7 @@ internal static unsafe partial class LibC
     public const int O_WRONLY = 0x1;
     public const int O_CREAT = 0x40;
     public const int O_TRUNC = 0x200;
+    public const int O_NONBLOCK = 0x800;
     public const int O_CLOEXEC = 0x80000;
 
     public const int SIGKILL = 9;
@@ -27,12 +28,22 @@ internal static unsafe partial class LibC
     public const int EINTR = 4;
     public const int EACCES = 13;
     public const int ENOSYS = 38;
+    public const int EAGAIN = 11;
+
+    public const int F_GETFL = 3;
+    public const int F_SETFL = 4;
+
+    /// <summary>ioctl request for the number of bytes waiting in a pipe (asm-generic value).</summary>
+    public const ulong FIONREAD = 0x541B;
+
+    public const short POLLIN = 0x001;
 
     public const int WNOHANG = 1;
     public const int WEXITED = 4;
     public const int WNOWAIT = 0x01000000;
     public const int P_PID = 1;
 
+    public const int W_OK = 2;
     public const int X_OK = 1;
 
     public const int EPOLL_CTL_ADD = 1;
@@ -105,6 +116,27 @@ internal static unsafe partial class LibC
 
     [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);
+
+    [LibraryImport(Lib, EntryPoint = "pipe2", SetLastError = true)]
+    public static partial int Pipe2(int* fds, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "fcntl", SetLastError = true)]
+    public static partial int Fcntl(int fd, int command, int argument);
+
+    [LibraryImport(Lib, EntryPoint = "ioctl", SetLastError = true)]
+    public static partial int Ioctl(int fd, ulong request, int* argument);
+
+    [LibraryImport(Lib, EntryPoint = "poll", SetLastError = true)]
+    public static partial int Poll(void* fds, ulong count, int timeout);
+
+    [LibraryImport(Lib, EntryPoint = "read", SetLastError = true)]
+    public static partial nint Read(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Lib, EntryPoint = "write", SetLastError = true)]
+    public static partial nint Write(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Lib, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Open(string path, int flags, uint mode);
 
     [LibraryImport(Lib, EntryPoint = "access", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Access(string path, int mode);

@@ -6,7 +6,8 @@ namespace Orch.Agents.Shell;
 
 /// <summary>
 /// Runs commands with glibc <c>posix_spawn</c>, each as the leader of its own process group, with stdin from
-/// <c>/dev/null</c> and stdout/stderr to a log file. Termination (timeout or cancellation) sends SIGTERM to the
+/// <c>/dev/null</c> and stdout/stderr through a pipe into a log file, which is only created once the command
+/// writes something. Termination (timeout or cancellation) sends SIGTERM to the
 /// whole group and SIGKILL after the grace period; once the leader exits, the group always gets a final SIGKILL
 /// so that stray background children die too.
 /// </summary>
@@ -39,8 +40,8 @@ public static class ProcessGroupRunner
         Validate(command);
         cancellationToken.ThrowIfCancellationRequested();
 
-        var pid = Spawn(command);
-        var child = new ChildProcess(pid, command.KillGrace);
+        var (pid, output) = Spawn(command);
+        var child = new ChildProcess(pid, output, command.KillGrace);
         Live[pid] = child;
         child.Task.ContinueWith(static (_, state) => Live.TryRemove((int)state!, out ChildProcess? _), pid, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
@@ -80,7 +81,7 @@ public static class ProcessGroupRunner
         }
     }
 
-    private static unsafe int Spawn(ShellCommand command)
+    private static unsafe (int Pid, OutputPipe Output) Spawn(ShellCommand command)
     {
         var argv = command.Argv;
         var environment = command.Environment;
@@ -90,8 +91,9 @@ public static class ProcessGroupRunner
         var argc = argv.Count;
         var envc = environment.Count;
         var pointerBytes = (argc + 1 + envc + 1) * sizeof(byte*);
-        var stringBytes = CStringSize(program) + CStringSize(command.LogPath) + CStringSize(command.WorkingDirectory)
-            + CStringSize("/dev/null");
+        var stringBytes = CStringSize(program) + CStringSize(command.WorkingDirectory) + CStringSize("/dev/null");
+        CStringSize(command.LogPath); // rejects NUL characters
+        var logPath = Path.IsPathRooted(command.LogPath) ? command.LogPath : Path.GetFullPath(command.LogPath);
         for (var i = 0; i < argc; i++)
         {
             stringBytes += CStringSize(argv[i] ?? throw new ArgumentException($"Argv[{i}] is null.", nameof(command)));
@@ -118,7 +120,6 @@ public static class ProcessGroupRunner
             var end = block + total;
 
             var programC = WriteCString(ref cursor, end, program);
-            var logC = WriteCString(ref cursor, end, command.LogPath);
             var cwdC = WriteCString(ref cursor, end, command.WorkingDirectory);
             var devNullC = WriteCString(ref cursor, end, "/dev/null");
             for (var i = 0; i < argc; i++)
@@ -139,37 +140,102 @@ public static class ProcessGroupRunner
 
             envpPtr[e] = null;
 
-            Check(LibC.FileActionsInit(fileActions), "posix_spawn_file_actions_init");
+            var logFd = OpenExistingLog(command, program, logPath);
+            var pipe = stackalloc int[2];
+            pipe[0] = pipe[1] = -1;
             try
             {
-                Check(LibC.FileActionsAddOpen(fileActions, 0, devNullC, LibC.O_RDONLY, 0), "posix_spawn_file_actions_addopen");
-                Check(LibC.FileActionsAddOpen(fileActions, 1, logC, LibC.O_WRONLY | LibC.O_CREAT | LibC.O_TRUNC, 0b110_100_100),
-                    "posix_spawn_file_actions_addopen");
-                Check(LibC.FileActionsAddDup2(fileActions, 1, 2), "posix_spawn_file_actions_adddup2");
-                Check(LibC.FileActionsAddChdir(fileActions, cwdC), "posix_spawn_file_actions_addchdir_np");
-                if (LibC.FileActionsAddCloseFrom != null)
+                // Both ends close-on-exec here; dup2 in the child clears the flag on 1 and 2 only. Only the read
+                // end is non-blocking (the two ends are separate open file descriptions).
+                if (LibC.Pipe2(pipe, LibC.O_CLOEXEC) != 0
+                    || LibC.Fcntl(pipe[0], LibC.F_SETFL, LibC.O_NONBLOCK) != 0)
                 {
-                    Check(LibC.FileActionsAddCloseFrom(fileActions, 3), "posix_spawn_file_actions_addclosefrom_np");
+                    var errno = Marshal.GetLastPInvokeError();
+                    throw new ShellStartException($"Cannot create the output pipe for '{program}': {LibC.ErrorText(errno)}.", errno);
                 }
 
+                Check(LibC.FileActionsInit(fileActions), "posix_spawn_file_actions_init");
                 int pid;
-                var error = LibC.PosixSpawn(&pid, programC, fileActions, SpawnAttributes.Pointer, argvPtr, envpPtr);
-                if (error != 0)
+                try
                 {
-                    throw StartFailure(command, program, error);
+                    Check(LibC.FileActionsAddOpen(fileActions, 0, devNullC, LibC.O_RDONLY, 0), "posix_spawn_file_actions_addopen");
+                    Check(LibC.FileActionsAddDup2(fileActions, pipe[1], 1), "posix_spawn_file_actions_adddup2");
+                    Check(LibC.FileActionsAddDup2(fileActions, pipe[1], 2), "posix_spawn_file_actions_adddup2");
+                    Check(LibC.FileActionsAddChdir(fileActions, cwdC), "posix_spawn_file_actions_addchdir_np");
+                    if (LibC.FileActionsAddCloseFrom != null)
+                    {
+                        Check(LibC.FileActionsAddCloseFrom(fileActions, 3), "posix_spawn_file_actions_addclosefrom_np");
+                    }
+
+                    var error = LibC.PosixSpawn(&pid, programC, fileActions, SpawnAttributes.Pointer, argvPtr, envpPtr);
+                    if (error != 0)
+                    {
+                        throw StartFailure(command, program, error);
+                    }
+                }
+                finally
+                {
+                    LibC.FileActionsDestroy(fileActions);
                 }
 
-                return pid;
+                // Only the child may hold the write end, so that the pipe reaches EOF when it is done.
+                LibC.Close(pipe[1]);
+                pipe[1] = -1;
+                var output = new OutputPipe(pipe[0], logPath, logFd);
+                return (pid, output);
             }
-            finally
+            catch
             {
-                LibC.FileActionsDestroy(fileActions);
+                if (pipe[0] >= 0)
+                {
+                    LibC.Close(pipe[0]);
+                }
+
+                if (pipe[1] >= 0)
+                {
+                    LibC.Close(pipe[1]);
+                }
+
+                if (logFd >= 0)
+                {
+                    LibC.Close(logFd);
+                }
+
+                throw;
             }
         }
         finally
         {
             NativeMemory.Free(block);
         }
+    }
+
+    /// <summary>
+    /// Truncates an existing log and returns it open, or returns -1 when there is none yet; the file is then
+    /// created on the first byte of output. Fails when the log could not be written, as a start failure.
+    /// </summary>
+    private static int OpenExistingLog(ShellCommand command, string program, string logPath)
+    {
+        var fd = LibC.Open(logPath, LibC.O_WRONLY | LibC.O_TRUNC | LibC.O_CLOEXEC, 0);
+        if (fd >= 0)
+        {
+            return fd;
+        }
+
+        var errno = Marshal.GetLastPInvokeError();
+        if (errno == LibC.ENOENT)
+        {
+            var directory = Path.GetDirectoryName(logPath);
+            if (LibC.Access(string.IsNullOrEmpty(directory) ? "/" : directory, LibC.W_OK | LibC.X_OK) == 0)
+            {
+                return -1;
+            }
+
+            errno = Marshal.GetLastPInvokeError();
+        }
+
+        throw new ShellStartException(
+            $"Cannot start '{program}': log file '{command.LogPath}': {LibC.ErrorText(errno)}.", errno);
     }
 
     private static int CStringSize(string value)
@@ -244,12 +310,7 @@ public static class ProcessGroupRunner
     {
         var text = LibC.ErrorText(error);
         string message;
-        // The log is opened before changing directory, so a relative log path is relative to this process.
-        if (Path.GetDirectoryName(Path.GetFullPath(command.LogPath)) is { } logDirectory && !Directory.Exists(logDirectory))
-        {
-            message = $"Cannot start '{program}': log file '{command.LogPath}': {text}.";
-        }
-        else if (!Directory.Exists(command.WorkingDirectory))
+        if (!Directory.Exists(command.WorkingDirectory))
         {
             message = $"Cannot start '{program}': working directory '{command.WorkingDirectory}': {text}.";
         }

@@ -14,8 +14,10 @@ public sealed record ShellCommand
     /// <summary>The complete environment of the child; nothing from the current process is added.</summary>
     public required IReadOnlyDictionary<string, string> Environment { get; init; }
 
-    /// <summary>File receiving both stdout and stderr; created or truncated (mode 0644). A relative path is
-    /// relative to the current directory of this process, not <see cref="WorkingDirectory"/>.</summary>
+    /// <summary>File receiving both stdout and stderr, interleaved as written. An existing file is truncated
+    /// when the command starts; otherwise the file (mode 0644) is only created once the command writes
+    /// something. A relative path is relative to the current directory of this process, not
+    /// <see cref="WorkingDirectory"/>.</summary>
     public required string LogPath { get; init; }
 
     /// <summary>Optional limit on the run time; when reached the process group is terminated.</summary>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Security.Cryptography;
 using Orch.Agents.Shell;
 using static Orch.Agents.Tests.Shell.ShellTestSupport;
 
@@ -352,6 +353,195 @@ public sealed class ProcessGroupRunnerTests
             var results = await Task.WhenAll(runs);
 
             Assert.Equal(Enumerable.Range(0, 100), results.Select(r => r.ExitCode));
+        }
+    }
+
+    [Fact]
+    public async Task SilentCommandCreatesNoLog()
+    {
+        using var dir = new TempDirectory();
+        var command = Sh(dir, "true; echo -n '' ; exit 4");
+
+        var result = await ProcessGroupRunner.RunAsync(command, Token);
+
+        Assert.Equal(4, result.ExitCode);
+        Assert.False(File.Exists(command.LogPath));
+    }
+
+    [Fact]
+    public async Task ExistingLogIsTruncatedEvenWhenSilent()
+    {
+        using var dir = new TempDirectory();
+        var command = Sh(dir, "true");
+        await File.WriteAllTextAsync(command.LogPath, "stale", Token);
+
+        await ProcessGroupRunner.RunAsync(command, Token);
+
+        Assert.Equal(string.Empty, ReadLog(command));
+    }
+
+    [Fact]
+    public async Task ExistingLogThatCannotBeWrittenFailsToStart()
+    {
+        using var dir = new TempDirectory();
+        var command = Sh(dir, "true") with { LogPath = Directory.CreateDirectory(dir.File("log-dir")).FullName };
+
+        var error = await Assert.ThrowsAsync<ShellStartException>(() => ProcessGroupRunner.RunAsync(command, Token));
+
+        Assert.Contains(command.LogPath, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task InterleavedStdoutAndStderrKeepTheirOrder()
+    {
+        using var dir = new TempDirectory();
+        var command = Sh(dir, "i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo out$i; echo err$i >&2; printf 'p%s ' $i 1>&2; done");
+
+        var result = await ProcessGroupRunner.RunAsync(command, Token);
+
+        Assert.Equal(0, result.ExitCode);
+        var expected = string.Concat(Enumerable.Range(1, 300).Select(i => $"out{i}\nerr{i}\np{i} "));
+        Assert.Equal(expected, ReadLog(command));
+    }
+
+    [Fact]
+    public async Task LargeOutputLandsIntact()
+    {
+        using var dir = new TempDirectory();
+        const int size = 20 * 1024 * 1024;
+        var command = Sh(dir, $"head -c {size} /dev/urandom > data.bin; cat data.bin");
+
+        var result = await ProcessGroupRunner.RunAsync(command, Token);
+
+        Assert.Equal(0, result.ExitCode);
+        var expected = await File.ReadAllBytesAsync(dir.File("data.bin"), Token);
+        var actual = await File.ReadAllBytesAsync(command.LogPath, Token);
+        Assert.Equal(size, expected.Length);
+        Assert.Equal(size, actual.Length);
+        Assert.Equal(Convert.ToHexString(SHA256.HashData(expected)), Convert.ToHexString(SHA256.HashData(actual)));
+    }
+
+    /// <summary>
+    /// Starts <paramref name="program"/> in the background in a new session (so the final SIGKILL to the group
+    /// misses it) with stdout still open, and waits until it has left the group; its pid is in stray.pid.
+    /// </summary>
+    private static string EscapingStray(string program) =>
+        $"setsid sh -c 'echo $$ > stray.pid.tmp; mv stray.pid.tmp stray.pid; exec {program}' & "
+        + "while [ ! -e stray.pid ]; do sleep 0.01; done";
+
+    [Theory]
+    [InlineData("sleep 30")]
+    [InlineData("yes")]
+    public async Task ProcessOutsideTheGroupHoldingStdoutDoesNotBlockCompletion(string stray)
+    {
+        using var dir = new TempDirectory();
+        var command = Sh(dir, EscapingStray(stray) + "; echo leader done");
+        var sinceStart = Stopwatch.StartNew();
+
+        var result = await ProcessGroupRunner.RunAsync(command, Token);
+        sinceStart.Stop();
+
+        var strayPid = ParsePid(await File.ReadAllTextAsync(dir.File("stray.pid"), Token));
+        try
+        {
+            Assert.Equal(0, result.ExitCode);
+            Assert.True(sinceStart.Elapsed < TimeSpan.FromSeconds(5), $"took {sinceStart.Elapsed}");
+            Assert.Contains("leader done\n", ReadLog(command), StringComparison.Ordinal);
+        }
+        finally
+        {
+            try
+            {
+                using var process = Process.GetProcessById(strayPid);
+                process.Kill();
+            }
+            catch (ArgumentException)
+            {
+                // Already gone (yes dies of SIGPIPE once the pipe is closed).
+            }
+        }
+    }
+
+    [Fact]
+    public async Task StrayHoldingStdoutIsStillRunningWhenRunReturns()
+    {
+        using var dir = new TempDirectory();
+        var command = Sh(dir, EscapingStray("sleep 30") + "; echo leader done");
+
+        await ProcessGroupRunner.RunAsync(command, Token);
+
+        var strayPid = ParsePid(await File.ReadAllTextAsync(dir.File("stray.pid"), Token));
+        try
+        {
+            // The case being tested: the run completed although the pipe's write end is still open.
+            Assert.StartsWith("pipe:", new FileInfo($"/proc/{strayPid}/fd/1").LinkTarget, StringComparison.Ordinal);
+            Assert.Equal("leader done\n", ReadLog(command));
+        }
+        finally
+        {
+            using var process = Process.GetProcessById(strayPid);
+            process.Kill();
+        }
+    }
+
+    [Fact]
+    public async Task OutputBeforeATimeoutIsInTheLog()
+    {
+        using var dir = new TempDirectory();
+        var command = Sh(dir, "head -c 200000 /dev/zero | tr '\\0' x; echo; echo before; sleep 100; echo after") with
+        {
+            Timeout = TimeSpan.FromMilliseconds(500),
+        };
+
+        var result = await ProcessGroupRunner.RunAsync(command, Token);
+
+        Assert.True(result.TimedOut);
+        Assert.Equal(new string('x', 200000) + "\nbefore\n", ReadLog(command));
+    }
+
+    [Fact]
+    public async Task OutputBeforeCancellationIsInTheLog()
+    {
+        using var dir = new TempDirectory();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Token);
+        var command = Sh(dir, "echo one; echo two >&2; sleep 100; echo after");
+
+        var run = ProcessGroupRunner.RunAsync(command, cts.Token);
+        await WaitForLogLines(command.LogPath, 2, Token);
+        await cts.CancelAsync();
+        var result = await run;
+
+        Assert.True(result.Cancelled);
+        Assert.Equal("one\ntwo\n", ReadLog(command));
+    }
+
+    [Fact]
+    public async Task ConcurrentRunsKeepTheirOutputsSeparate()
+    {
+        using var dir = new TempDirectory();
+        for (var round = 0; round < 4; round++)
+        {
+            // Every third run prints nothing and must leave no log.
+            var commands = Enumerable.Range(0, 100).Select(i => Sh(dir, i % 3 == 0
+                    ? $"exit {i}"
+                    : $"echo out {round} {i}; echo err {round} {i} >&2; seq 1 {i * 50}; exit {i}")
+                with { LogPath = dir.File($"log{round}-{i}.txt") }).ToArray();
+
+            var results = await Task.WhenAll(commands.Select(c => ProcessGroupRunner.RunAsync(c, Token)));
+
+            Assert.Equal(Enumerable.Range(0, 100), results.Select(r => r.ExitCode));
+            for (var i = 0; i < 100; i++)
+            {
+                if (i % 3 == 0)
+                {
+                    Assert.False(File.Exists(commands[i].LogPath), $"run {i} left a log");
+                }
+                else
+                {
+                    var numbers = string.Concat(Enumerable.Range(1, i * 50).Select(n => $"{n}\n"));
+                    Assert.Equal($"out {round} {i}\nerr {round} {i}\n{numbers}", ReadLog(commands[i]));
+                }
+            }
         }
     }
 
