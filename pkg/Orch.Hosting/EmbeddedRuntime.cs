@@ -21,7 +21,8 @@ public sealed class EmbeddedRuntime : IAsyncDisposable
         Backend = new EmbeddedBackend(stateDirectory, time);
         var actions = ActionRegistry.CreateDefault();
         var worker = new AgentWorker(Backend, actions, new AgentOptions { Id = new AgentId($"embedded@{Environment.MachineName}"), Slots = slots }, time);
-        // Subscribe before returning so no dispatch is published ahead of the agent's group.
+        // The agent joins the task topic on its own thread; WaitUntilReadyAsync waits for that,
+        // since the embedded bus drops messages published before a group exists.
         _agents.Add(Task.Run(() => worker.RunAsync(_stop.Token)));
         Slots = slots;
     }

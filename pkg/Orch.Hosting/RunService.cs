@@ -69,6 +69,11 @@ public sealed class RunService(TimeProvider? time = null)
         if (request.Resume is { } resume)
         {
             var id = resume == "last" ? LatestRun(stateDirectory, pipeline.Name) : resume;
+            if (id is not null && (id.Length == 0 || id.Contains("..", StringComparison.Ordinal) || !id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
+            {
+                return new RequestInvalid([new Diagnostic(DiagnosticCodes.ResumeNotPossible, DiagnosticSeverity.Error, SourceLocation.None(request.PipelineFile),
+                    $"'{id}' is not a run id", "run ids look like 20261125-073552-wordcount-3f9a; see .orch/runs, or use --resume last")], null);
+            }
             previous = id is null ? null : await records.LoadAsync(new RunId(id), cancellationToken).ConfigureAwait(false);
             if (previous is null)
             {

@@ -149,4 +149,21 @@ public sealed class ResumeTests
         using var resumedJson = JsonDocument.Parse(resumed.Stdout);
         Assert.Equal(newer, resumedJson.RootElement.GetProperty("run_id").GetString());
     }
+
+    [Theory]
+    [InlineData("20000101-000000-nothing-0000", "no run")]
+    [InlineData("../../etc", "is not a run id")]
+    [InlineData("a/b", "is not a run id")]
+    public async Task Resume_UnknownOrMalformedRunId_Exits13WithoutRunning(string runId, string message)
+    {
+        using var dir = new TempDir();
+        dir.Write("flaky.yml", Flaky("flaky"));
+
+        var result = await OrchCli.RunAsync(dir.Path, "run", "flaky.yml", "--resume", runId);
+
+        Assert.True(result.ExitCode == 13, result.ToString());
+        Assert.Contains("ORCH041", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains(message, result.Stderr, StringComparison.Ordinal);
+        Assert.False(dir.Exists("executions.txt"), "nothing may run when the resume target is wrong");
+    }
 }
