@@ -16,6 +16,7 @@ public class DependencyRulesTests
         ["Orch.Actions"] = [],
         ["Orch.Coordination"] = ["Orch.Protocol"],
         ["Orch.Coordination.Embedded"] = ["Orch.Coordination"],
+        ["Orch.Coordination.Redis"] = ["Orch.Coordination"],
         ["Orch.Engine"] = ["Orch.Pipeline", "Orch.Coordination"],
         ["Orch.Agents"] = ["Orch.Coordination", "Orch.Actions"],
         ["Orch.Hosting"] = ["Orch.Engine", "Orch.Agents", "Orch.Coordination.Embedded"],

@@ -1,0 +1,1 @@
+namespace Orch.Coordination.Redis;

@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Orch.Coordination.Tests.Redis;
+
+/// <summary>
+/// A real <c>redis-server</c> on loopback at a free port, started for the tests and stopped after.
+/// Where redis-server is not installed the tests skip with that reason, except under CI (CI=true),
+/// where a missing server is a failure: CI installs it and must not pass by skipping.
+/// </summary>
+public sealed class RedisServer : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly string _directory;
+
+    private RedisServer(Process process, int port, string directory)
+    {
+        _process = process;
+        Port = port;
+        _directory = directory;
+    }
+
+    public int Port { get; }
+    public string ConnectionString => $"127.0.0.1:{Port}";
+
+    public static string? Executable =>
+        new[] { "/usr/bin/redis-server", "/usr/local/bin/redis-server" }.FirstOrDefault(File.Exists);
+
+    /// <summary>Skips the calling test when no server can run here (and fails instead under CI).</summary>
+    public static void SkipIfUnavailable()
+    {
+        if (Executable is not null) return;
+        if (Environment.GetEnvironmentVariable("CI") is "true" or "1")
+            throw new InvalidOperationException("redis-server is not installed, but CI must run the Redis tests: install the redis-server package");
+        Assert.Skip("redis-server is not installed (apt-get install redis-server)");
+    }
+
+    public static async Task<RedisServer> StartAsync(bool appendOnly = false)
+    {
+        SkipIfUnavailable();
+        var port = FreePort();
+        var directory = Directory.CreateTempSubdirectory("orch-redis-").FullName;
+        var start = new ProcessStartInfo(Executable!)
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var argument in new[] { "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", appendOnly ? "yes" : "no", "--dir", directory })
+            start.ArgumentList.Add(argument);
+        var process = Process.Start(start) ?? throw new InvalidOperationException("could not start redis-server");
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (true)
+        {
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, port);
+                return new RedisServer(process, port, directory);
+            }
+            catch (SocketException) when (DateTime.UtcNow < deadline && !process.HasExited)
+            {
+                await Task.Delay(20);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+        try { Directory.Delete(_directory, recursive: true); } catch (IOException) { }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
