@@ -4,12 +4,18 @@
 set -euo pipefail
 # Each entry is COMMAND:DEBIAN_PACKAGE.
 case "${1:-test}" in
-  test)  need=(bash:bash kill:procps awk:mawk) ;;
+  test)  need=(bash:bash kill:procps awk:mawk redis-server:redis-server) ;;
   bench) need=(bash:bash parallel:parallel time:time awk:mawk) ;;
   *) echo "usage: install-deps.sh test|bench" >&2; exit 2 ;;
 esac
 # `time` is also a shell keyword, so look for GNU time's binary itself.
-present() { if [ "$1" = time ]; then [ -x /usr/bin/time ]; else command -v "$1" >/dev/null 2>&1; fi; }
+present() {
+  case "$1" in
+    time) [ -x /usr/bin/time ] ;;
+    redis-server) [ -x /usr/bin/redis-server ] || [ -x /usr/local/bin/redis-server ] ;;
+    *) command -v "$1" >/dev/null 2>&1 ;;
+  esac
+}
 missing=()
 for entry in "${need[@]}"; do present "${entry%%:*}" || missing+=("${entry#*:}"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
