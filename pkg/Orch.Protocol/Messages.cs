@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Orch.Protocol;
 
 /// <summary>Topic names shared by the coordinator and agents.</summary>
@@ -40,6 +42,10 @@ public sealed record TaskDispatch
     public string? LeaseId { get; init; }
 }
 
+/// <summary>What a task runs; serialised with a <c>kind</c> discriminator (<c>action</c> or <c>shell</c>).</summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
+[JsonDerivedType(typeof(ActionBody), "action")]
+[JsonDerivedType(typeof(ShellBody), "shell")]
 public abstract record TaskBody;
 
 /// <summary>A built-in action with its rendered inputs.</summary>

@@ -1,0 +1,91 @@
+using StackExchange.Redis;
+
+namespace Orch.Coordination.Redis;
+
+/// <summary>
+/// The four coordination ports on one Redis server, every key under one prefix. Several
+/// coordinators and agents pointed at the same server and prefix share the bus, state, locks
+/// and agent list. On a Redis cluster give the prefix a hash tag (<c>{orch}</c>) so that the
+/// keys the scripts touch together share one slot.
+/// </summary>
+public sealed class RedisBackend : ICoordinationBackend
+{
+    /// <summary>The prefix used unless another is given.</summary>
+    public const string DefaultPrefix = "orch";
+
+    private readonly IConnectionMultiplexer _connection;
+    private readonly bool _ownsConnection;
+
+    /// <summary>Uses an open connection; the caller keeps ownership of it unless <paramref name="ownsConnection"/>.</summary>
+    /// <param name="connection">The connection to use.</param>
+    /// <param name="prefix">Starts every Redis key the backend touches.</param>
+    /// <param name="time">The clock for lease and heartbeat expiry; the system clock unless given.</param>
+    /// <param name="agentExpiry">How long an agent stays listed after its last heartbeat; 30 s unless given.</param>
+    /// <param name="claimIdleTime">How long an unacknowledged message stays with its consumer before others may take it; 30 s unless given.</param>
+    /// <param name="ownsConnection">Whether disposing the backend closes <paramref name="connection"/>.</param>
+    public RedisBackend(
+        IConnectionMultiplexer connection,
+        string prefix = DefaultPrefix,
+        TimeProvider? time = null,
+        TimeSpan? agentExpiry = null,
+        TimeSpan? claimIdleTime = null,
+        bool ownsConnection = false)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentException.ThrowIfNullOrEmpty(prefix);
+        _connection = connection;
+        _ownsConnection = ownsConnection;
+        time ??= TimeProvider.System;
+        var database = connection.GetDatabase();
+        Bus = new RedisMessageBus(database, prefix, claimIdleTime);
+        State = new RedisStateStore(database, prefix);
+        Locks = new RedisResourceLocks(database, prefix, time);
+        Agents = new RedisAgentRegistry(database, prefix, time, agentExpiry ?? TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>
+    /// Connects to the server(s) in <paramref name="configuration"/> (StackExchange.Redis syntax,
+    /// e.g. <c>localhost:6379</c>) and returns a backend that closes the connection when disposed.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">No server could be reached; the message names the address.</exception>
+    public static async Task<RedisBackend> ConnectAsync(
+        string configuration,
+        string prefix = DefaultPrefix,
+        TimeProvider? time = null,
+        TimeSpan? agentExpiry = null,
+        TimeSpan? claimIdleTime = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(configuration);
+        var options = ConfigurationOptions.Parse(configuration);
+        options.SetDefaultPorts();
+        // Named without credentials, which the configuration string may hold.
+        var address = string.Join(", ", options.EndPoints.Select(Describe));
+        IConnectionMultiplexer connection;
+        try
+        {
+            connection = await ConnectionMultiplexer.ConnectAsync(options).ConfigureAwait(false);
+        }
+        catch (RedisConnectionException e)
+        {
+            throw new InvalidOperationException($"could not connect to Redis at {address}: {e.FailureType}", e);
+        }
+        return new RedisBackend(connection, prefix, time, agentExpiry, claimIdleTime, ownsConnection: true);
+    }
+
+    private static string Describe(System.Net.EndPoint endPoint) => endPoint switch
+    {
+        System.Net.DnsEndPoint dns => $"{dns.Host}:{dns.Port}",
+        _ => endPoint.ToString() ?? "?",
+    };
+
+    public string Name => "redis";
+    public IMessageBus Bus { get; }
+    public IStateStore State { get; }
+    public IResourceLocks Locks { get; }
+    public IAgentRegistry Agents { get; }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_ownsConnection) await _connection.DisposeAsync().ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,77 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Orch.Protocol;
+
+namespace Orch.Coordination.Redis;
+
+/// <summary>
+/// The JSON used for everything the Redis adapters store. Values typed <see cref="object"/>
+/// (action inputs, task outputs) come back as plain values: strings, <see cref="long"/> for
+/// integers, <see cref="double"/> for other numbers, booleans, <see cref="List{T}"/> of values
+/// and <see cref="Dictionary{TKey, TValue}"/> keyed by string, never <see cref="JsonElement"/>.
+/// Identifiers are written as bare strings.
+/// </summary>
+public static class RedisJson
+{
+    public static JsonSerializerOptions Options { get; } = CreateOptions();
+
+    private static JsonSerializerOptions CreateOptions()
+    {
+        var options = new JsonSerializerOptions(JsonSerializerDefaults.General)
+        {
+            AllowOutOfOrderMetadataProperties = true,
+            Converters =
+            {
+                new PlainValueConverter(),
+                new JsonStringEnumConverter(),
+                new IdConverter<RunId>(v => new RunId(v), id => id.Value),
+                new IdConverter<AgentId>(v => new AgentId(v), id => id.Value),
+                new IdConverter<AttemptId>(v => new AttemptId(v), id => id.Value),
+            },
+        };
+        options.MakeReadOnly(populateMissingResolver: true);
+        return options;
+    }
+
+    /// <summary>Converts a parsed JSON value to the plain value it stands for.</summary>
+    public static object? ToPlain(JsonElement element) => element.ValueKind switch
+    {
+        JsonValueKind.Object => element.EnumerateObject().ToDictionary(p => p.Name, p => ToPlain(p.Value), StringComparer.Ordinal),
+        JsonValueKind.Array => element.EnumerateArray().Select(ToPlain).ToList(),
+        JsonValueKind.String => element.GetString(),
+        JsonValueKind.Number => element.TryGetInt64(out var integer) ? (object)integer : element.GetDouble(),
+        JsonValueKind.True => true,
+        JsonValueKind.False => false,
+        _ => null,
+    };
+
+    /// <summary>Reads <see cref="object"/>-typed values as plain values; writes them by their runtime type.</summary>
+    private sealed class PlainValueConverter : JsonConverter<object>
+    {
+        public override object? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            using var document = JsonDocument.ParseValue(ref reader);
+            return ToPlain(document.RootElement);
+        }
+
+        public override void Write(Utf8JsonWriter writer, object value, JsonSerializerOptions options)
+        {
+            var type = value.GetType();
+            if (type == typeof(object))
+            {
+                writer.WriteStartObject();
+                writer.WriteEndObject();
+                return;
+            }
+            JsonSerializer.Serialize(writer, value, type, options);
+        }
+    }
+
+    private sealed class IdConverter<T>(Func<string, T> create, Func<T, string> text) : JsonConverter<T>
+    {
+        public override T Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            create(reader.GetString() ?? throw new JsonException($"{typeof(T).Name} must be a string"));
+
+        public override void Write(Utf8JsonWriter writer, T value, JsonSerializerOptions options) => writer.WriteStringValue(text(value));
+    }
+}

@@ -1,0 +1,190 @@
+using System.Diagnostics;
+using System.Text.Json;
+using StackExchange.Redis;
+
+namespace Orch.Coordination.Redis;
+
+/// <summary>
+/// Publish/subscribe on Redis Streams. A topic is the stream <c>{prefix}:bus:{topic}</c>, a group
+/// is a Redis consumer group on it, and every subscription is a consumer of its own (a unique
+/// name), so within a group each entry goes to one subscription and every group sees every entry.
+/// Messages are stored as System.Text.Json (<see cref="RedisJson.Options"/>), so a message type
+/// must round-trip through JSON.
+/// </summary>
+/// <remarks>
+/// Delivery is at-least-once. An entry read but not acknowledged stays pending in its group; once
+/// it has been pending for <c>claimIdleTime</c> (a consumer that crashed, or one that is still
+/// busy with it) any subscription of the group may claim it and deliver it again, so handlers
+/// must be idempotent and should acknowledge well within that time. Acknowledging does not delete
+/// the entry, since other groups may not have read it yet; streams are not trimmed.
+/// Reads poll (a blocking read would stall the shared connection): a few milliseconds apart
+/// while messages flow, backing off to <see cref="MaxPollInterval"/> when idle.
+/// </remarks>
+public sealed class RedisMessageBus : IMessageBus
+{
+    /// <summary>How long an entry stays with a consumer that has not acknowledged it, unless given.</summary>
+    public static readonly TimeSpan DefaultClaimIdleTime = TimeSpan.FromSeconds(30);
+
+    /// <summary>The longest pause between polls of an idle subscription.</summary>
+    public static readonly TimeSpan MaxPollInterval = TimeSpan.FromMilliseconds(50);
+
+    private static readonly TimeSpan MinPollInterval = TimeSpan.FromMilliseconds(1);
+    private const string Field = "m";
+
+    // KEYS: stream. ARGV: group, consumer. Forgets the consumer unless entries are pending with it
+    // (deleting a consumer drops its pending entries, which would then never be redelivered).
+    private const string LeaveScript = """
+        local pending = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+        if #pending == 0 then redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2]) end
+        return #pending
+        """;
+
+    private readonly IDatabase _database;
+    private readonly string _prefix;
+    private readonly TimeSpan _claimIdleTime;
+
+    /// <param name="database">The database to use.</param>
+    /// <param name="prefix">Starts every Redis key the bus touches.</param>
+    /// <param name="claimIdleTime">How long an unacknowledged entry stays with its consumer before others may claim it; 30 s unless given.</param>
+    public RedisMessageBus(IDatabase database, string prefix, TimeSpan? claimIdleTime = null)
+    {
+        ArgumentNullException.ThrowIfNull(database);
+        ArgumentException.ThrowIfNullOrEmpty(prefix);
+        var idle = claimIdleTime ?? DefaultClaimIdleTime;
+        ArgumentOutOfRangeException.ThrowIfLessThan(idle, TimeSpan.FromMilliseconds(1), nameof(claimIdleTime));
+        _database = database;
+        _prefix = prefix;
+        _claimIdleTime = idle;
+    }
+
+    public async ValueTask PublishAsync<T>(string topic, T message, CancellationToken cancellationToken) where T : class
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        cancellationToken.ThrowIfCancellationRequested();
+        var json = JsonSerializer.SerializeToUtf8Bytes(message, RedisJson.Options);
+        await _database.StreamAddAsync(StreamKey(topic), Field, json).ConfigureAwait(false);
+    }
+
+    public async ValueTask<IMessageSubscription<T>> SubscribeAsync<T>(string topic, string group, CancellationToken cancellationToken) where T : class
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var key = StreamKey(topic);
+        try
+        {
+            await _database.StreamCreateConsumerGroupAsync(key, group, StreamPosition.NewMessages, createStream: true).ConfigureAwait(false);
+        }
+        catch (RedisServerException e) when (e.Message.StartsWith("BUSYGROUP", StringComparison.Ordinal))
+        {
+            // The group exists already: join it where it is.
+        }
+        var consumer = Environment.MachineName + "-" + Guid.NewGuid().ToString("N");
+        return new Subscription<T>(_database, key, group, consumer, _claimIdleTime);
+    }
+
+    private RedisKey StreamKey(string topic) => _prefix + ":bus:" + topic;
+
+    private sealed class Subscription<T>(IDatabase database, RedisKey key, RedisValue group, RedisValue consumer, TimeSpan claimIdleTime)
+        : IMessageSubscription<T> where T : class
+    {
+        private readonly long _claimIdleMs = (long)Math.Ceiling(claimIdleTime.TotalMilliseconds);
+        private readonly TimeSpan _claimEvery = TimeSpan.FromTicks(Math.Clamp(claimIdleTime.Ticks / 2, TimeSpan.TicksPerMillisecond * 5, TimeSpan.TicksPerSecond * 5));
+        private readonly Lock _claimGate = new();
+        private long _nextClaim; // Stopwatch timestamp; 0 = claim on the first read
+        private RedisValue _claimCursor = "0-0";
+
+        public async ValueTask<Delivery<T>> ReadAsync(CancellationToken cancellationToken)
+        {
+            var pause = MinPollInterval;
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (ClaimDue())
+                {
+                    var claimed = await database.StreamAutoClaimAsync(key, group, consumer, _claimIdleMs, ClaimCursor(), 1).ConfigureAwait(false);
+                    if (Claimed(claimed, out var delivery)) return delivery;
+                }
+                var entries = await database.StreamReadGroupAsync(key, group, consumer, StreamPosition.NewMessages, 1).ConfigureAwait(false);
+                if (entries.Length > 0) return Deliver(entries[0]);
+                await Task.Delay(pause, cancellationToken).ConfigureAwait(false);
+                pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, MaxPollInterval.Ticks));
+            }
+        }
+
+        public bool TryRead(out Delivery<T> delivery)
+        {
+            if (ClaimDue() && Claimed(database.StreamAutoClaim(key, group, consumer, _claimIdleMs, ClaimCursor(), 1), out delivery)) return true;
+            var entries = database.StreamReadGroup(key, group, consumer, StreamPosition.NewMessages, 1);
+            if (entries.Length > 0)
+            {
+                delivery = Deliver(entries[0]);
+                return true;
+            }
+            delivery = default;
+            return false;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            try
+            {
+                await database.ScriptEvaluateAsync(LeaveScript, [key], [group, consumer]).ConfigureAwait(false);
+            }
+            catch (RedisException)
+            {
+                // Best effort: a consumer left behind only costs a little memory on the server.
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+
+        private bool ClaimDue()
+        {
+            lock (_claimGate) return Stopwatch.GetTimestamp() >= _nextClaim;
+        }
+
+        private RedisValue ClaimCursor()
+        {
+            lock (_claimGate) return _claimCursor;
+        }
+
+        /// <summary>Notes where the next claim continues and when it is due; true with a delivery when one was claimed.</summary>
+        private bool Claimed(StreamAutoClaimResult result, out Delivery<T> delivery)
+        {
+            // Entries deleted from the stream while pending come back without values: skip them.
+            var entry = StreamEntry.Null;
+            var found = false;
+            foreach (var claimed in result.ClaimedEntries ?? [])
+            {
+                if (claimed.IsNull || claimed.Values is not { Length: > 0 }) continue;
+                entry = claimed;
+                found = true;
+                break;
+            }
+            lock (_claimGate)
+            {
+                _claimCursor = result.NextStartId.IsNull ? "0-0" : result.NextStartId;
+                // Claim again at once while there is a backlog; otherwise wait a while.
+                var more = found || _claimCursor != "0-0";
+                _nextClaim = more ? 0 : Stopwatch.GetTimestamp() + (long)(_claimEvery.TotalSeconds * Stopwatch.Frequency);
+            }
+            if (!found)
+            {
+                delivery = default;
+                return false;
+            }
+            delivery = Deliver(entry);
+            return true;
+        }
+
+        private Delivery<T> Deliver(StreamEntry entry)
+        {
+            var json = entry[Field];
+            if (json.IsNull) throw new InvalidDataException($"stream entry {entry.Id} of {key} has no '{Field}' field");
+            var message = JsonSerializer.Deserialize<T>((byte[])json!, RedisJson.Options)
+                ?? throw new InvalidDataException($"stream entry {entry.Id} of {key} holds null");
+            var id = entry.Id;
+            return new Delivery<T>(message, async () => await database.StreamAcknowledgeAsync(key, group, id).ConfigureAwait(false));
+        }
+    }
+}
