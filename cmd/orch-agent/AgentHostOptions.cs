@@ -9,7 +9,7 @@ public sealed class AgentHostOptions
 {
     public const string Section = "Agent";
 
-    /// <summary>Coordination backend. Only <c>embedded</c> exists in this version; remote backends plug in here.</summary>
+    /// <summary>Coordination backend: <c>redis://HOST:PORT</c> to serve <c>orch run --backend</c> on that address.</summary>
     public string Backend { get; set; } = "embedded";
 
     /// <summary>Agent id; default HOST-PID.</summary>
@@ -28,7 +28,7 @@ public sealed class AgentHostOptions
     public IReadOnlyList<string> Validate()
     {
         var problems = new List<string>();
-        if (Backend != "embedded") problems.Add($"Agent:Backend is '{Backend}'; this version supports 'embedded' only");
+        if (Orch.Hosting.BackendAddress.Problem(Backend) is { } problem) problems.Add($"Agent:Backend: {problem}");
         if (Slots is < 1 or > 1024) problems.Add($"Agent:Slots is {Slots}; use a number from 1 to 1024");
         if (string.IsNullOrWhiteSpace(WorkDirectory)) problems.Add("Agent:WorkDirectory is empty; set a directory for run records");
         return problems;

@@ -3,18 +3,37 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orch.Actions;
 using Orch.Agents;
+using Orch.Coordination;
 using Orch.Coordination.Embedded;
+using Orch.Hosting;
 using Orch.Protocol;
 
 namespace Orch.AgentHost;
 
 /// <summary>Runs one <see cref="AgentWorker"/> for the life of the host; SIGTERM stops it gracefully.</summary>
-public sealed class AgentService(IOptions<AgentHostOptions> options, ILogger<AgentWorker> logger) : BackgroundService
+public sealed class AgentService(IOptions<AgentHostOptions> options, ILogger<AgentWorker> logger, IHostApplicationLifetime lifetime) : BackgroundService
 {
+    /// <summary>Exit code when the backend cannot be reached (the infrastructure family, as for orch).</summary>
+    public const int BackendUnavailable = 30;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var settings = options.Value;
-        await using var backend = new EmbeddedBackend(Path.GetFullPath(settings.WorkDirectory));
+        ICoordinationBackend backend;
+        try
+        {
+            backend = BackendAddress.IsEmbedded(settings.Backend)
+                ? new EmbeddedBackend(Path.GetFullPath(settings.WorkDirectory))
+                : await BackendAddress.ConnectAsync(settings.Backend);
+        }
+        catch (BackendUnavailableException ex)
+        {
+            logger.LogError("{Message}", ex.Message);
+            Environment.ExitCode = BackendUnavailable;
+            lifetime.StopApplication();
+            return;
+        }
+        await using var _ = backend;
         var agent = new AgentOptions
         {
             Id = new AgentId(settings.Id ?? $"{Environment.MachineName}-{Environment.ProcessId}"),

@@ -18,4 +18,4 @@ if (problems.Count > 0)
 builder.Services.AddOptions<AgentHostOptions>().Bind(builder.Configuration.GetSection(AgentHostOptions.Section));
 builder.Services.AddHostedService<AgentService>();
 await builder.Build().RunAsync();
-return 0;
+return Environment.ExitCode;

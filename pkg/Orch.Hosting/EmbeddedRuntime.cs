@@ -11,7 +11,7 @@ namespace Orch.Hosting;
 /// loops of this process. Runs go through exactly the same bus, locks and state store as with
 /// a remote backend; only the transport differs.
 /// </summary>
-public sealed class EmbeddedRuntime : IAsyncDisposable
+public sealed class EmbeddedRuntime : IRunRuntime
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _agents = [];
@@ -31,10 +31,11 @@ public sealed class EmbeddedRuntime : IAsyncDisposable
     public int Slots { get; }
 
     /// <summary>Waits until the in-process agent has joined the task topic.</summary>
-    public async Task WaitUntilReadyAsync(CancellationToken cancellationToken)
+    public async Task<int> WaitForAgentsAsync(CancellationToken cancellationToken)
     {
         while ((await Backend.Agents.ListAsync(cancellationToken).ConfigureAwait(false)).Count == 0)
             await Task.Delay(1, cancellationToken).ConfigureAwait(false);
+        return Slots;
     }
 
     public async ValueTask DisposeAsync()

@@ -20,6 +20,10 @@ public sealed record RunRequest
     public string WorkingDirectory { get; init; } = Directory.GetCurrentDirectory();
     /// <summary>Where run records live; default <c>.orch</c> under the working directory.</summary>
     public string? StateDirectory { get; init; }
+    /// <summary><c>embedded</c> (default: agents in this process) or <c>redis://HOST:PORT</c> (agents are <c>orch-agent</c> processes).</summary>
+    public string? Backend { get; init; }
+    /// <summary>How long a run over a remote backend waits for a live agent before giving up.</summary>
+    public TimeSpan AgentWait { get; init; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>How a run request ended before or after running.</summary>
@@ -32,6 +36,9 @@ public sealed record PipelineInvalid(PipelineLoadResult Load) : RunOutcome;
 public sealed record RequestInvalid(IReadOnlyList<Diagnostic> Diagnostics, string? SourceText) : RunOutcome;
 
 public sealed record RunCompleted(RunReport Report) : RunOutcome;
+
+/// <summary>The backend could not be reached, or no agent serves it; nothing ran.</summary>
+public sealed record BackendFailed(string Message) : RunOutcome;
 
 /// <summary>
 /// Loads, checks and runs a pipeline on the embedded default. The CLI's <c>run</c> command is a
@@ -61,7 +68,18 @@ public sealed class RunService(TimeProvider? time = null)
         var pipeline = load.Pipeline!;
 
         var stateDirectory = Path.GetFullPath(request.StateDirectory ?? ".orch", request.WorkingDirectory);
-        await using var runtime = new EmbeddedRuntime(stateDirectory, request.MaxParallel ?? Environment.ProcessorCount, _time);
+        IRunRuntime runtime;
+        try
+        {
+            runtime = BackendAddress.IsEmbedded(request.Backend)
+                ? new EmbeddedRuntime(stateDirectory, request.MaxParallel ?? Environment.ProcessorCount, _time)
+                : await RemoteRuntime.ConnectAsync(request.Backend!, request.AgentWait).ConfigureAwait(false);
+        }
+        catch (BackendUnavailableException ex)
+        {
+            return new BackendFailed(ex.Message);
+        }
+        await using var _ = runtime;
         var records = new RunRecordStore(runtime.Backend.State);
 
         RunRecord? previous = null;
@@ -105,14 +123,22 @@ public sealed class RunService(TimeProvider? time = null)
             }
         }
 
+        int slots;
+        try
+        {
+            slots = await runtime.WaitForAgentsAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (BackendUnavailableException ex)
+        {
+            return new BackendFailed(ex.Message);
+        }
         if (previous is null) RememberLatestRun(stateDirectory, pipeline.Name, runId);
-        await runtime.WaitUntilReadyAsync(cancellationToken).ConfigureAwait(false);
         var settings = new RunSettings
         {
             RunId = runId,
             WorkingDirectory = request.WorkingDirectory,
             RunDirectory = Path.Combine(stateDirectory, "runs", runId.Value),
-            DispatchWindow = Math.Max(16, runtime.Slots * 8),
+            DispatchWindow = Math.Max(16, slots * 8),
             Timeout = request.Timeout ?? pipeline.Timeout,
             Previous = previous,
         };

@@ -19,7 +19,7 @@ public class DependencyRulesTests
         ["Orch.Coordination.Redis"] = ["Orch.Coordination"],
         ["Orch.Engine"] = ["Orch.Pipeline", "Orch.Coordination"],
         ["Orch.Agents"] = ["Orch.Coordination", "Orch.Actions"],
-        ["Orch.Hosting"] = ["Orch.Engine", "Orch.Agents", "Orch.Coordination.Embedded"],
+        ["Orch.Hosting"] = ["Orch.Engine", "Orch.Agents", "Orch.Coordination.Embedded", "Orch.Coordination.Redis"],
     };
 
     [Fact]

@@ -39,7 +39,7 @@ public sealed class WordCountTests(GeneratedCorpus generated) : IClassFixture<Ge
         AssertMatches(generated.Oracle, dir, top, json: "out/result.json", tsv: "out/counts.tsv");
     }
 
-    private static void AssertMatches(WordCountOracle oracle, TempDir dir, int top, string json = "out.json", string tsv = "counts.tsv")
+    internal static void AssertMatches(WordCountOracle oracle, TempDir dir, int top, string json = "out.json", string tsv = "counts.tsv")
     {
         Assert.True(oracle.TotalWords > 0);
         using var document = JsonDocument.Parse(File.ReadAllBytes(dir[json]));

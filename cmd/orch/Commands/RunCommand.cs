@@ -38,6 +38,10 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
         [Description("Stop the run after this long (e.g. 30m); exit code 124. Overrides the pipeline's timeout.")]
         public string? Timeout { get; init; }
 
+        [CommandOption("--backend <ADDRESS>")]
+        [Description("Where tasks run: 'embedded' (default, agents in this process) or redis://HOST:PORT (orch-agent processes).")]
+        public string? Backend { get; init; }
+
         [CommandOption("--plain")]
         [Description("Plain timestamped progress lines even on a terminal (the default without one).")]
         public bool Plain { get; init; }
@@ -48,6 +52,7 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
             {
                 if (p.IndexOf('=', StringComparison.Ordinal) <= 0) return ValidationResult.Error($"-p expects KEY=VALUE, got '{p}'");
             }
+            if (BackendAddress.Problem(Backend) is { } backendProblem) return ValidationResult.Error(backendProblem);
             if (MaxParallel is < 1) return ValidationResult.Error("--max-parallel must be 1 or more");
             if (Timeout is not null && !Duration.TryParse(Timeout, out _)) return ValidationResult.Error($"--timeout: '{Timeout}' is not a duration (use e.g. 500ms, 30s, 5m, 1h30m)");
             return ValidationResult.Success();
@@ -61,6 +66,7 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
             PipelineFile = settings.File,
             Params = settings.Params.Select(p => new KeyValuePair<string, string>(p[..p.IndexOf('=', StringComparison.Ordinal)], p[(p.IndexOf('=', StringComparison.Ordinal) + 1)..])).ToList(),
             Resume = settings.Resume,
+            Backend = settings.Backend,
             MaxParallel = settings.MaxParallel,
             Timeout = settings.Timeout is null ? null : Duration.TryParse(settings.Timeout, out var t) ? t : null,
         };
@@ -93,6 +99,9 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
             case RequestInvalid bad:
                 DiagnosticsPrinter.Print(bad.Diagnostics, bad.SourceText);
                 return ExitCodes.ParamsInvalid;
+            case BackendFailed failed:
+                Console.Error.WriteLine($"orch: {failed.Message}");
+                return ExitCodes.Infrastructure;
             case RunCompleted { Report: var report }:
                 RunSummary.Print(report, human);
                 if (settings.JUnit is { } junit) JUnitReport.Write(report, junit);

@@ -67,6 +67,8 @@ public static class RunSummary
         status = report.Status.ToString().ToLowerInvariant(),
         elapsed_ms = (long)report.Elapsed.TotalMilliseconds,
         run_directory = report.RunDirectory,
+        agents = report.Record.Tasks.SelectMany(t => t.Instances).SelectMany(i => i.Attempts)
+            .Select(a => a.Agent).OfType<string>().Distinct().Order(StringComparer.Ordinal),
         latency_ms = new { p50 = report.Latency.P50.TotalMilliseconds, p99 = report.Latency.P99.TotalMilliseconds },
         dispatch_latency_ms = new { p50 = report.DispatchLatency.P50.TotalMilliseconds, p99 = report.DispatchLatency.P99.TotalMilliseconds },
         tasks = report.Record.Tasks.Select(t => new

@@ -1,0 +1,68 @@
+using Orch.Coordination;
+using Orch.Coordination.Redis;
+
+namespace Orch.Hosting;
+
+/// <summary>
+/// A run over a shared backend: agents are separate <c>orch-agent</c> processes that registered
+/// with it. This process only coordinates.
+/// </summary>
+public sealed class RemoteRuntime(ICoordinationBackend backend, string address, TimeSpan agentWait) : IRunRuntime
+{
+    public ICoordinationBackend Backend => backend;
+
+    public async Task<int> WaitForAgentsAsync(CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + agentWait;
+        while (true)
+        {
+            var agents = await backend.Agents.ListAsync(cancellationToken).ConfigureAwait(false);
+            if (agents.Count > 0) return agents.Sum(a => a.Slots);
+            if (DateTime.UtcNow >= deadline)
+                throw new BackendUnavailableException($"no live agent on {address} after {agentWait.TotalSeconds:0}s: start one with 'orch-agent --Agent:Backend={address}'");
+            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public ValueTask DisposeAsync() => backend.DisposeAsync();
+
+    /// <summary>Connects to a backend address: <c>redis://HOST:PORT</c>.</summary>
+    public static async Task<RemoteRuntime> ConnectAsync(string address, TimeSpan agentWait) =>
+        new(await BackendAddress.ConnectAsync(address).ConfigureAwait(false), address, agentWait);
+}
+
+/// <summary>Backend addresses as users write them.</summary>
+public static class BackendAddress
+{
+    public const string Embedded = "embedded";
+
+    public static bool IsEmbedded(string? address) => address is null or "" or Embedded;
+
+    /// <summary>Checks an address; null when fine, else what is wrong with it.</summary>
+    public static string? Problem(string? address) =>
+        IsEmbedded(address) || TryRedis(address!, out _) ? null
+            : $"backend '{address}' is not known: use 'embedded' (the default) or 'redis://HOST:PORT'";
+
+    /// <summary>Connects to a remote backend.</summary>
+    /// <exception cref="BackendUnavailableException">It cannot be reached; the message names the address.</exception>
+    public static async Task<ICoordinationBackend> ConnectAsync(string address)
+    {
+        if (!TryRedis(address, out var configuration)) throw new ArgumentException(Problem(address), nameof(address));
+        try
+        {
+            return await RedisBackend.ConnectAsync(configuration).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new BackendUnavailableException($"{ex.Message}; check that redis-server runs there and is reachable", ex);
+        }
+    }
+
+    private static bool TryRedis(string address, out string configuration)
+    {
+        configuration = "";
+        if (!Uri.TryCreate(address, UriKind.Absolute, out var uri) || uri.Scheme != "redis" || uri.Host.Length == 0) return false;
+        configuration = $"{uri.Host}:{(uri.Port > 0 ? uri.Port : 6379)}";
+        return true;
+    }
+}

@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Orch.Cli.Tests.Infrastructure;
+using Orch.Coordination.Tests.Redis;
+
+namespace Orch.Cli.Tests;
+
+/// <summary>
+/// <c>orch run --backend redis://...</c> with two <c>orch-agent</c> processes and a real
+/// redis-server: tasks leave this process, results and locks travel through Redis.
+/// </summary>
+public sealed class DistributedRunTests : IAsyncLifetime
+{
+    private RedisServer? _redis;
+    private readonly List<Process> _agents = [];
+
+    private string Backend => $"redis://127.0.0.1:{_redis!.Port}";
+
+    public async ValueTask InitializeAsync()
+    {
+        _redis = await RedisServer.StartAsync();
+        foreach (var id in new[] { "agent-a", "agent-b" }) _agents.Add(StartAgent(id));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var agent in _agents)
+        {
+            if (!agent.HasExited) agent.Kill(entireProcessTree: true);
+            await agent.WaitForExitAsync();
+            agent.Dispose();
+        }
+        if (_redis is not null) await _redis.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task WordCount_OverRedisWithTwoAgents_MatchesIndependentCountAndRunsOnTheAgents()
+    {
+        using var dir = new TempDir();
+
+        var result = await OrchCli.RunAsync(dir.Path, "run", Repo.Pipeline("wordcount.yml"), "--backend", Backend, "--json",
+            "-p", $"input={Repo.Corpus}", "-p", "output=out.json", "-p", "counts=counts.tsv");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        WordCountTests.AssertMatches(WordCountOracle.OfPath(Repo.Corpus), dir, top: 20);
+        using var summary = JsonDocument.Parse(result.Stdout);
+        var agents = summary.RootElement.GetProperty("agents").EnumerateArray().Select(a => a.GetString()).ToList();
+        Assert.NotEmpty(agents);
+        Assert.All(agents, a => Assert.Contains(a, new[] { "agent-a", "agent-b" }));
+    }
+
+    [Fact]
+    public async Task Bank_OverRedisLocks_ConservesBalances()
+    {
+        using var dir = new TempDir();
+
+        var result = await OrchCli.RunAsync(dir.Path, "run", Repo.Pipeline("bank.yml"), "--backend", Backend,
+            "-p", $"vault={Path.Combine(dir.Path, "vault")}", "-p", "transfers=40");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var total = Directory.GetFiles(Path.Combine(dir.Path, "vault")).Sum(f => long.Parse(File.ReadAllText(f).Trim(), System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(6 * 1000, total);
+    }
+
+    [Fact]
+    public async Task UnreachableBackend_Exits30NamingTheAddress()
+    {
+        using var dir = new TempDir();
+
+        var result = await OrchCli.RunAsync(dir.Path, "run", Repo.Pipeline("wordcount.yml"), "--backend", "redis://127.0.0.1:1");
+
+        Assert.True(result.ExitCode == 30, result.ToString());
+        Assert.Contains("127.0.0.1:1", result.Stderr, StringComparison.Ordinal);
+        Assert.False(dir.Exists(".orch/runs"), "no run may start without a backend");
+    }
+
+    private Process StartAgent(string id)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "orch-agent.dll");
+        var info = new ProcessStartInfo(Environment.ProcessPath is { } host && Path.GetFileNameWithoutExtension(host) == "dotnet" ? host : "dotnet")
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var a in new[] { dll, $"--Agent:Backend={Backend}", "--Agent:Slots=2", $"--Agent:Id={id}" }) info.ArgumentList.Add(a);
+        var process = Process.Start(info) ?? throw new InvalidOperationException("could not start orch-agent");
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+}
