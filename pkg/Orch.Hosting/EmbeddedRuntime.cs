@@ -21,7 +21,7 @@ public sealed class EmbeddedRuntime : IRunRuntime
         Backend = new EmbeddedBackend(stateDirectory, time);
         var actions = ActionRegistry.CreateDefault();
         var worker = new AgentWorker(Backend, actions, new AgentOptions { Id = new AgentId($"embedded@{Environment.MachineName}"), Slots = slots }, time);
-        // The agent joins the task topic on its own thread; WaitUntilReadyAsync waits for that,
+        // The agent joins the task topic on its own thread; WaitForAgentsAsync waits for that,
         // since the embedded bus drops messages published before a group exists.
         _agents.Add(Task.Run(() => worker.RunAsync(_stop.Token)));
         Slots = slots;

@@ -34,7 +34,7 @@ internal sealed class Engine : IAsyncDisposable
     public static async Task<Engine> StartAsync(int slots = 4)
     {
         var engine = new Engine(Directory.CreateTempSubdirectory("orch-engine-").FullName, slots);
-        await engine.Runtime.WaitUntilReadyAsync(TestContext.Current.CancellationToken).WaitAsync(RunLimit);
+        await engine.Runtime.WaitForAgentsAsync(TestContext.Current.CancellationToken).WaitAsync(RunLimit);
         return engine;
     }
 
