@@ -6,7 +6,7 @@ RID     ?= linux-x64
 ORCH    := artifacts/orch/orch
 RESULTS := TestResults
 
-.PHONY: help build run test test-deps bench clean
+.PHONY: help build run agent test test-deps bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -16,6 +16,9 @@ build: ## build everything
 
 $(ORCH): $(shell find cmd pkg -name '*.cs' -o -name '*.csproj' 2>/dev/null)
 	$(DOTNET) publish cmd/orch -c $(CONFIG) -r $(RID) --self-contained false -p:PublishReadyToRun=true -o artifacts/orch -nologo -v q
+
+agent: ## publish the agent host to artifacts/orch-agent/orch-agent (for --backend redis://...)
+	$(DOTNET) publish cmd/orch-agent -c $(CONFIG) -r $(RID) --self-contained false -p:PublishReadyToRun=true -o artifacts/orch-agent -nologo -v q
 
 run: $(ORCH) ## word count of the sample corpus on the embedded default; prints the result
 	$(ORCH) run pipelines/wordcount.yml -p output=out/wordcount.json
