@@ -174,6 +174,6 @@ public sealed class RedisMessageBusTests : MessageBusConformance
         Body = body,
         LogPath = "/runs/demo/" + instance + ".log",
         ArtifactDirectory = "/runs/demo/artifacts",
-        WorkingDirectory = "/work/demo",
+        WorkingDirectory = "/srv/demo",
     };
 }
