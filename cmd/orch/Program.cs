@@ -37,6 +37,12 @@ app.Configure(config =>
     config.AddCommand<ValidateCommand>("validate")
         .WithDescription("Check a pipeline file and report every problem at once.")
         .WithExample("validate", "pipelines/wordcount.yml");
+    config.AddCommand<AgentsCommand>("agents")
+        .WithDescription("List the live agents of a shared backend: slots, running tasks, heartbeat age.")
+        .WithExample("agents", "--backend", "redis://127.0.0.1:6379");
+    config.AddCommand<LocksCommand>("locks")
+        .WithDescription("List resources of a shared backend with their holders and waiters.")
+        .WithExample("locks", "--backend", "redis://127.0.0.1:6379");
     config.AddCommand<GraphCommand>("graph")
         .WithDescription("Print a pipeline's task graph as Mermaid or Graphviz DOT.")
         .WithExample("graph", "pipelines/wordcount.yml", "--format", "dot");

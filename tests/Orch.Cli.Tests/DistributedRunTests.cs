@@ -63,6 +63,51 @@ public sealed class DistributedRunTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Agents_ListsBothLiveAgentsWithTheirSlots()
+    {
+        using var dir = new TempDir();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        List<(string? Id, int Slots)> agents;
+        do
+        {
+            var result = await OrchCli.RunAsync(dir.Path, "agents", "--backend", Backend, "--json");
+            Assert.True(result.ExitCode == 0, result.ToString());
+            using var json = JsonDocument.Parse(result.Stdout);
+            agents = json.RootElement.EnumerateArray().Select(a => (a.GetProperty("id").GetString(), a.GetProperty("slots").GetInt32())).ToList();
+        } while (agents.Count < 2 && DateTime.UtcNow < deadline);
+
+        Assert.Equal([("agent-a", 2), ("agent-b", 2)], agents.OrderBy(a => a.Id, StringComparer.Ordinal).ToList());
+    }
+
+    [Fact]
+    public async Task Locks_AfterABankRun_ShowsTheAccountsAndNobodyHoldingThem()
+    {
+        using var dir = new TempDir();
+        var run = await OrchCli.RunAsync(dir.Path, "run", Repo.Pipeline("bank.yml"), "--backend", Backend,
+            "-p", $"vault={Path.Combine(dir.Path, "vault")}", "-p", "transfers=12");
+        Assert.True(run.ExitCode == 0, run.ToString());
+
+        var result = await OrchCli.RunAsync(dir.Path, "locks", "--backend", Backend, "--json");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        using var json = JsonDocument.Parse(result.Stdout);
+        var accounts = json.RootElement.EnumerateArray().Where(l => l.GetProperty("resource").GetString()!.StartsWith("account:", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(accounts);
+        Assert.All(accounts, l => Assert.Equal(0, l.GetProperty("holders").GetArrayLength()));
+    }
+
+    [Theory]
+    [InlineData("agents")]
+    [InlineData("locks")]
+    public async Task AgentsAndLocks_WithoutABackend_AreUsageErrors(string command)
+    {
+        using var dir = new TempDir();
+        var result = await OrchCli.RunAsync(dir.Path, command);
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("--backend", result.Stderr + result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task UnreachableBackend_Exits30NamingTheAddress()
     {
         using var dir = new TempDir();
