@@ -33,40 +33,6 @@ public static class RedisJson
         return options;
     }
 
-    /// <summary>Converts a parsed JSON value to the plain value it stands for.</summary>
-    public static object? ToPlain(JsonElement element) => element.ValueKind switch
-    {
-        JsonValueKind.Object => element.EnumerateObject().ToDictionary(p => p.Name, p => ToPlain(p.Value), StringComparer.Ordinal),
-        JsonValueKind.Array => element.EnumerateArray().Select(ToPlain).ToList(),
-        JsonValueKind.String => element.GetString(),
-        JsonValueKind.Number => element.TryGetInt64(out var integer) ? (object)integer : element.GetDouble(),
-        JsonValueKind.True => true,
-        JsonValueKind.False => false,
-        _ => null,
-    };
-
-    /// <summary>Reads <see cref="object"/>-typed values as plain values; writes them by their runtime type.</summary>
-    private sealed class PlainValueConverter : JsonConverter<object>
-    {
-        public override object? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
-        {
-            using var document = JsonDocument.ParseValue(ref reader);
-            return ToPlain(document.RootElement);
-        }
-
-        public override void Write(Utf8JsonWriter writer, object value, JsonSerializerOptions options)
-        {
-            var type = value.GetType();
-            if (type == typeof(object))
-            {
-                writer.WriteStartObject();
-                writer.WriteEndObject();
-                return;
-            }
-            JsonSerializer.Serialize(writer, value, type, options);
-        }
-    }
-
     private sealed class IdConverter<T>(Func<string, T> create, Func<T, string> text) : JsonConverter<T>
     {
         public override T Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>

@@ -289,8 +289,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 var directory = _renderer.RenderWorkingDirectory(definition, scope);
                 instance.WorkingDirectory = directory is null ? _settings.WorkingDirectory : Path.GetFullPath(directory, _settings.WorkingDirectory);
                 instance.Locks = _renderer.RenderLocks(definition, scope);
-                instance.Fingerprint = TaskRenderer.Fingerprint(instance.Body, instance.WorkingDirectory);
-                instance.Record.Fingerprint = instance.Fingerprint;
+                instance.Record.Fingerprint = TaskRenderer.Fingerprint(instance.Body, instance.WorkingDirectory);
             }
             catch (TemplateRenderException ex)
             {
@@ -300,11 +299,10 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
 
             if (_previous.TryGetValue(instance.Key, out var earlier)
                 && earlier.Status == InstanceStatus.Succeeded
-                && earlier.Fingerprint == instance.Fingerprint)
+                && earlier.Fingerprint == instance.Record.Fingerprint)
             {
                 instance.Outputs = earlier.Outputs ?? [];
                 instance.Record.Outputs = earlier.Outputs;
-                instance.Reused = true;
                 instance.Record.Reused = true;
                 instance.Attempts.AddRange(earlier.Attempts);
                 Complete(instance, InstanceStatus.Succeeded, null);
@@ -489,7 +487,6 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
         {
             _running.Remove(instance);
             SetStatus(instance, status);
-            instance.Error = error;
             instance.Record.Error = error;
             instance.DoneAt = _time.GetUtcNow();
             var task = instance.Task;

@@ -61,9 +61,12 @@ public sealed class RunService(TimeProvider? time = null)
 
     /// <param name="observer">Hears task events (progress lines, failures).</param>
     /// <param name="progress">Counters the caller may poll for a live display.</param>
-    public async Task<RunOutcome> RunAsync(RunRequest request, IRunObserver? observer, RunProgress? progress, CancellationToken cancellationToken)
+    public Task<RunOutcome> RunAsync(RunRequest request, IRunObserver? observer, RunProgress? progress, CancellationToken cancellationToken) =>
+        RunAsync(Load(request.PipelineFile), request, observer, progress, cancellationToken);
+
+    /// <summary>Runs a pipeline the caller has already loaded (to show its warnings first, say).</summary>
+    public async Task<RunOutcome> RunAsync(PipelineLoadResult load, RunRequest request, IRunObserver? observer, RunProgress? progress, CancellationToken cancellationToken)
     {
-        var load = Load(request.PipelineFile);
         if (!load.Succeeded) return new PipelineInvalid(load);
         var pipeline = load.Pipeline!;
 

@@ -11,7 +11,7 @@ public class DependencyRulesTests
 {
     private static readonly Dictionary<string, string[]> Allowed = new()
     {
-        ["Orch.Pipeline"] = [],
+        ["Orch.Pipeline"] = ["Orch.Protocol"],
         ["Orch.Protocol"] = [],
         ["Orch.Actions"] = [],
         ["Orch.Coordination"] = ["Orch.Protocol"],

@@ -72,9 +72,9 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
         };
 
         var human = settings.Json ? Console.Error : Console.Out;
-        // Warnings (e.g. unquoted values in scripts) don't stop a run, but they are shown.
-        var warnings = RunService.Load(settings.File);
-        if (warnings.Succeeded) DiagnosticsPrinter.Print(warnings.Diagnostics, warnings.SourceText);
+        // Warnings (e.g. unquoted values in scripts) don't stop a run, but they are shown first.
+        var load = RunService.Load(settings.File);
+        if (load.Succeeded) DiagnosticsPrinter.Print(load.Diagnostics, load.SourceText);
         var live = !settings.Plain && !settings.Json && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("CI") is null or "" or "false";
         var progress = new RunProgress();
         var tracker = new TaskProgress();
@@ -83,12 +83,12 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
         RunOutcome outcome;
         if (live)
         {
-            outcome = await LiveProgressObserver.ShowAsync(progress, tracker, token => new RunService().RunAsync(request, observer, progress, token), cancellationToken);
+            outcome = await LiveProgressObserver.ShowAsync(progress, tracker, token => new RunService().RunAsync(load, request, observer, progress, token), cancellationToken);
         }
         else
         {
             using var ticker = ((PlainProgressObserver)observer).StartTicker();
-            outcome = await new RunService().RunAsync(request, observer, progress, cancellationToken);
+            outcome = await new RunService().RunAsync(load, request, observer, progress, cancellationToken);
         }
 
         switch (outcome)

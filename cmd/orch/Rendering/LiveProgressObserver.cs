@@ -23,7 +23,7 @@ public sealed class LiveProgressObserver(TaskProgress tracker) : IRunObserver
 
     public void TaskFinished(string taskId, InstanceStatus status)
     {
-        var entry = tracker.Tasks.FirstOrDefault(t => t.Id == taskId) ?? tracker.Add(taskId, 0);
+        var entry = tracker.Find(taskId) ?? tracker.Add(taskId, 0);
         entry.Status = status;
     }
 

@@ -32,7 +32,7 @@ public sealed class PlainProgressObserver(TaskProgress tracker, TextWriter outpu
 
     public void TaskFinished(string taskId, InstanceStatus status)
     {
-        var entry = tracker.Tasks.FirstOrDefault(t => t.Id == taskId);
+        var entry = tracker.Find(taskId);
         var counts = entry is null || entry.Total <= 1 ? "" : $" ({entry.Done - entry.Failed}/{entry.Total} ok)";
         var verb = status switch { InstanceStatus.Succeeded => "done", InstanceStatus.Skipped => "skip", _ => "fail" };
         Line($"{verb,-7} {taskId}: {status.ToDisplay()}{counts}");

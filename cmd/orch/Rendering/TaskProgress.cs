@@ -37,6 +37,7 @@ public sealed class TaskProgress
         return _tasks[id];
     }
 
+    /// <summary>The entry of a task, by its id or by one of its instance keys (<c>count[3]</c>).</summary>
     public Entry? Find(string instanceKey)
     {
         var bracket = instanceKey.IndexOf('[', StringComparison.Ordinal);

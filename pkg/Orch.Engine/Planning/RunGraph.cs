@@ -34,11 +34,8 @@ internal sealed class InstanceNode(TaskNode task, string key, int? index, object
     public Orch.Protocol.TaskBody? Body { get; set; }
     public string? WorkingDirectory { get; set; }
     public IReadOnlyList<string> Locks { get; set; } = [];
-    public string? Fingerprint { get; set; }
     public Orch.Coordination.LockLease? Lease { get; set; }
     public IReadOnlyDictionary<string, object?> Outputs { get; set; } = Orch.Protocol.TaskResult.EmptyOutputs;
-    public string? Error { get; set; }
-    public bool Reused { get; set; }
     public DateTimeOffset ReadyAt { get; set; }
     public DateTimeOffset? DispatchedAt { get; set; }
     public DateTimeOffset? DoneAt { get; set; }

@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Orch.Coordination;
-using Orch.Pipeline.Templates;
 using Orch.Protocol;
 
 namespace Orch.Engine;
@@ -30,26 +29,16 @@ public sealed class RunRecordStore(IStateStore state)
     {
         var value = await state.GetAsync(KeyFor(run), cancellationToken).ConfigureAwait(false);
         if (value is null) return null;
-        var record = JsonSerializer.Deserialize<RunRecord>(value.Value, Options)
+        return JsonSerializer.Deserialize<RunRecord>(value.Value, Options)
             ?? throw new InvalidDataException($"run record {KeyFor(run)} is empty");
-        record.Params = Normalize(record.Params);
-        foreach (var instance in record.Tasks.SelectMany(t => t.Instances))
-        {
-            if (instance.Outputs is not null) instance.Outputs = Normalize(instance.Outputs);
-        }
-        return record;
     }
-
-    /// <summary>System.Text.Json reads object values as JsonElement; turn them back into plain values.</summary>
-    private static Dictionary<string, object?> Normalize(Dictionary<string, object?> values) =>
-        values.ToDictionary(kv => kv.Key, kv => kv.Value is JsonElement e ? PlainJson.FromElement(e) : kv.Value);
 
     public static readonly JsonSerializerOptions Options = new()
     {
         WriteIndented = false,
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower), new PlainValueConverter() },
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 }

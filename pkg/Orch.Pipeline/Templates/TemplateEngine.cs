@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using Orch.Pipeline.Diagnostics;
 using Orch.Pipeline.Model;
+using Orch.Protocol;
 using Scriban;
 using Scriban.Functions;
 using Scriban.Parsing;
