@@ -24,12 +24,17 @@ public sealed class AgentHostOptions
     /// <summary>Directory for run records of the embedded backend.</summary>
     public string WorkDirectory { get; set; } = ".orch";
 
+    /// <summary>How often the agent heartbeats (hh:mm:ss); a coordinator counts it as lost after three missed heartbeats and runs its tasks elsewhere.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Every problem with these settings, each naming the setting and what to do.</summary>
     public IReadOnlyList<string> Validate()
     {
         var problems = new List<string>();
         if (Orch.Hosting.BackendAddress.Problem(Backend) is { } problem) problems.Add($"Agent:Backend: {problem}");
         if (Slots is < 1 or > 1024) problems.Add($"Agent:Slots is {Slots}; use a number from 1 to 1024");
+        if (HeartbeatInterval < TimeSpan.FromMilliseconds(100) || HeartbeatInterval > TimeSpan.FromMinutes(5))
+            problems.Add($"Agent:HeartbeatInterval is {HeartbeatInterval}; use a time from 00:00:00.1 to 00:05:00");
         if (string.IsNullOrWhiteSpace(WorkDirectory)) problems.Add("Agent:WorkDirectory is empty; set a directory for run records");
         return problems;
     }

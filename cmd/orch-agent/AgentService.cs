@@ -39,6 +39,9 @@ public sealed class AgentService(IOptions<AgentHostOptions> options, ILogger<Age
             Id = new AgentId(settings.Id ?? $"{Environment.MachineName}-{Environment.ProcessId}"),
             Slots = settings.Slots,
             Labels = settings.Labels,
+            HeartbeatInterval = settings.HeartbeatInterval,
+            // The embedded backend's agent shares nothing with another process that could lose it.
+            ClaimAttempts = !BackendAddress.IsEmbedded(settings.Backend),
         };
         logger.LogInformation("Agent {AgentId} started with {Slots} slots on the {Backend} backend", agent.Id, agent.Slots, backend.Name);
         await new AgentWorker(backend, ActionRegistry.CreateDefault(), agent, TimeProvider.System, logger).RunAsync(stoppingToken);

@@ -11,7 +11,14 @@ public sealed record AgentOptions
     /// <summary>Tasks run at once. Default: the number of processors.</summary>
     public int Slots { get; init; } = Environment.ProcessorCount;
     public string Version { get; init; } = typeof(AgentOptions).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+    /// <summary>How often the agent tells the registry it is alive; it counts as lost after three missed heartbeats.</summary>
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// Claim each attempt in the state store before running it, so a redelivered message cannot
+    /// run an attempt twice and a coordinator can tell which agent holds it. Off for the in-process
+    /// agent of the embedded default, which cannot be lost apart from its coordinator.
+    /// </summary>
+    public bool ClaimAttempts { get; init; } = true;
     /// <summary>How long a held resource lease is extended at each renewal; renewed every third of it.</summary>
     public TimeSpan LeaseTime { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>Time between SIGTERM and SIGKILL when a shell task is stopped.</summary>

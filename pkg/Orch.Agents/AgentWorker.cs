@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Orch.Actions;
 using Orch.Agents.Shell;
 using Orch.Coordination;
+using Orch.Coordination.Attempts;
 using Orch.Protocol;
 
 namespace Orch.Agents;
@@ -30,12 +31,16 @@ public sealed class AgentWorker(
     // the attempt checks this when it starts, so a cancel is never lost to that race.
     private readonly ConcurrentDictionary<AttemptId, DateTimeOffset> _cancelled = new();
     private readonly IReadOnlyDictionary<string, string> _baseEnvironment = CurrentEnvironment();
+    private readonly AttemptClaims _claims = new(backend.State);
+    private readonly string _incarnation = Guid.NewGuid().ToString("N");
 
     public AgentOptions Options => options;
 
     /// <summary>Runs until <paramref name="stoppingToken"/> fires, then stops taking work and cancels running attempts.</summary>
     public async Task RunAsync(CancellationToken stoppingToken)
     {
+        // Registered before taking work: a coordinator judges the agent that claims an attempt by its heartbeats.
+        await backend.Agents.HeartbeatAsync(Heartbeat(), stoppingToken).ConfigureAwait(false);
         await using var tasks = await backend.Bus.SubscribeAsync<TaskDispatch>(Topics.Tasks, Topics.AgentsGroup, stoppingToken).ConfigureAwait(false);
         await using var control = await backend.Bus.SubscribeAsync<CancelAttempt>(Topics.Control, "agent." + options.Id.Value, stoppingToken).ConfigureAwait(false);
         var controlLoop = ControlLoopAsync(control, stoppingToken);
@@ -49,7 +54,7 @@ public sealed class AgentWorker(
             {
                 await slots.WaitAsync(stoppingToken).ConfigureAwait(false);
                 var delivery = await tasks.ReadAsync(stoppingToken).ConfigureAwait(false);
-                var work = RunAndReleaseAsync(delivery, slots);
+                var work = RunAndReleaseAsync(delivery, slots, stoppingToken);
                 if (!work.IsCompleted)
                 {
                     inFlight.TryAdd(work, 0);
@@ -69,22 +74,63 @@ public sealed class AgentWorker(
         }
     }
 
-    private async Task RunAndReleaseAsync(Delivery<TaskDispatch> delivery, SemaphoreSlim slots)
+    private async Task RunAndReleaseAsync(Delivery<TaskDispatch> delivery, SemaphoreSlim slots, CancellationToken stopping)
     {
+        var dispatch = delivery.Message;
         try
         {
-            var result = await ExecuteAsync(delivery.Message).ConfigureAwait(false);
-            await backend.Bus.PublishAsync(Topics.Results(delivery.Message.RunId), result, CancellationToken.None).ConfigureAwait(false);
-            await delivery.AckAsync().ConfigureAwait(false);
+            if (options.ClaimAttempts)
+            {
+                if (!await _claims.TryClaimAsync(dispatch.RunId, dispatch.AttemptId, options.Id, _incarnation, stopping).ConfigureAwait(false))
+                {
+                    _logger.LogInformation("Skipped attempt {Attempt} of {TaskId} in run {RunId}: it was claimed or revoked before (a redelivered message)", dispatch.Attempt, dispatch.InstanceKey, dispatch.RunId);
+                    await delivery.AckAsync().ConfigureAwait(false);
+                    return;
+                }
+                // The claim now guards the attempt; the message is no longer needed, so the bus
+                // will not hand a long-running task to a second agent when it has been idle a while.
+                await delivery.AckAsync().ConfigureAwait(false);
+            }
+            var result = await ExecuteAsync(dispatch).ConfigureAwait(false);
+            await PublishResultAsync(result, stopping).ConfigureAwait(false);
+            if (!options.ClaimAttempts) await delivery.AckAsync().ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            // Stopping before the attempt was claimed or its result stored: an unclaimed message is
+            // delivered again elsewhere; a claimed attempt is redispatched once this agent is gone.
         }
         catch (Exception ex)
         {
             // Never let one task take the agent down; the coordinator's lease and retry logic cover a lost result.
-            _logger.LogError(ex, "Could not report task {TaskId} attempt {Attempt} of run {RunId}", delivery.Message.InstanceKey, delivery.Message.Attempt, delivery.Message.RunId);
+            _logger.LogError(ex, "Could not take or report task {TaskId} attempt {Attempt} of run {RunId}", dispatch.InstanceKey, dispatch.Attempt, dispatch.RunId);
         }
         finally
         {
             slots.Release();
+        }
+    }
+
+    /// <summary>
+    /// Publishes a result, trying again while the backend cannot be reached: the attempt's message
+    /// is already acknowledged, so this result is the only trace of the work.
+    /// </summary>
+    private async Task PublishResultAsync(TaskResult result, CancellationToken stopping)
+    {
+        var delay = TimeSpan.FromMilliseconds(200);
+        while (true)
+        {
+            try
+            {
+                await backend.Bus.PublishAsync(Topics.Results(result.RunId), result, CancellationToken.None).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                _logger.LogWarning("Could not report {TaskId} attempt {Attempt} of run {RunId} ({Error}); trying again in {Delay}", result.InstanceKey, result.Attempt, result.RunId, ex.Message, Format(delay));
+                await Task.Delay(delay, _time, stopping).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            }
         }
     }
 
@@ -273,13 +319,31 @@ public sealed class AgentWorker(
         }
     }
 
+    private AgentInfo Heartbeat() =>
+        new(options.Id, options.Host, options.Labels, options.Slots, options.Version, _running.Count, _time.GetUtcNow())
+        {
+            HeartbeatInterval = options.HeartbeatInterval,
+            Incarnation = _incarnation,
+        };
+
     private async Task HeartbeatLoopAsync(CancellationToken stop)
     {
+        var failing = false;
         while (true)
         {
-            var info = new AgentInfo(options.Id, options.Host, options.Labels, options.Slots, options.Version, _running.Count, _time.GetUtcNow());
-            await backend.Agents.HeartbeatAsync(info, stop).ConfigureAwait(false);
             await Task.Delay(options.HeartbeatInterval, _time, stop).ConfigureAwait(false);
+            try
+            {
+                await backend.Agents.HeartbeatAsync(Heartbeat(), stop).ConfigureAwait(false);
+                if (failing) _logger.LogWarning("Heartbeats reach the backend again");
+                failing = false;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Keep beating: once the backend is back, coordinators must see this agent alive again.
+                if (!failing) _logger.LogWarning("Heartbeat failed ({Error}); tasks of this agent are redispatched if this lasts", ex.Message);
+                failing = true;
+            }
         }
     }
 

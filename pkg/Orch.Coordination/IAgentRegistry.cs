@@ -10,7 +10,20 @@ public sealed record AgentInfo(
     int Slots,
     string Version,
     int Running,
-    DateTimeOffset LastHeartbeat);
+    DateTimeOffset LastHeartbeat)
+{
+    /// <summary>How often the agent heartbeats; others judge it lost by this, not by their own settings.</summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Identifies this run of the agent process: a restarted agent keeps its id but not this.</summary>
+    public string Incarnation { get; init; } = "";
+
+    /// <summary>Heartbeats an agent may miss before it counts as lost.</summary>
+    public const int MissedHeartbeatsWhenLost = 3;
+
+    /// <summary>True when the agent has missed <see cref="MissedHeartbeatsWhenLost"/> heartbeats by <paramref name="now"/>.</summary>
+    public bool IsLost(DateTimeOffset now) => now - LastHeartbeat > HeartbeatInterval * MissedHeartbeatsWhenLost;
+}
 
 /// <summary>Live agents. An agent whose heartbeat is older than the registry's expiry is not listed.</summary>
 public interface IAgentRegistry

@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Orch.Coordination;
+using Orch.Coordination.Attempts;
 using Orch.Engine.Planning;
 using Orch.Pipeline.Model;
 using Orch.Pipeline.Templates;
@@ -37,6 +38,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
     private sealed record LocksFailed(InstanceNode Instance, Exception? Error) : Event;
     private sealed record StopRequested(RunStatus Reason) : Event;
     private sealed record RenewLeases : Event;
+    private sealed record CheckAgents : Event;
 
     /// <summary>The state of one run; lives only inside <see cref="RunAsync"/>.</summary>
     private sealed class RunState
@@ -49,6 +51,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
         private readonly RunProgress _progress;
         private readonly TaskRenderer _renderer;
         private readonly RunRecordStore _records;
+        private readonly AttemptClaims _claims;
         private readonly Dictionary<string, object?> _params;
         private readonly Dictionary<string, TaskNode> _tasks = new(StringComparer.Ordinal);
         private readonly Dictionary<string, InstanceNode> _instances = new(StringComparer.Ordinal);
@@ -56,6 +59,8 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
         private readonly Queue<InstanceNode> _ready = new();
         private readonly HashSet<InstanceNode> _running = [];
         private readonly HashSet<InstanceNode> _leased = [];
+        // Attempts whose claims stay revoked after the run: lost ones and those that never answered.
+        private readonly HashSet<AttemptId> _revoked = [];
         private readonly Channel<Event> _events = Channel.CreateUnbounded<Event>(new UnboundedChannelOptions { SingleReader = true });
         private readonly CancellationTokenSource _stopping = new();
         private readonly Random _random = new();
@@ -81,6 +86,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
             _progress = progress;
             _renderer = new TaskRenderer(pipeline);
             _records = new RunRecordStore(backend.State);
+            _claims = new AttemptClaims(backend.State);
             _params = new Dictionary<string, object?>(parameters, StringComparer.Ordinal);
             _startedAt = time.GetUtcNow();
             _lastFlush = _startedAt;
@@ -121,6 +127,9 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 : null;
 
             using var leaseRenewal = _time.CreateTimer(_ => _events.Writer.TryWrite(new RenewLeases()), null, _settings.LeaseTime / 3, _settings.LeaseTime / 3);
+            using var agentCheck = _settings.LostAgentCheckInterval is { } every
+                ? _time.CreateTimer(_ => _events.Writer.TryWrite(new CheckAgents()), null, every, every)
+                : null;
 
             await FlushAsync(RunStatus.Running).ConfigureAwait(false);
             foreach (var task in _tasks.Values.Where(t => t.UnfinishedNeeds == 0).ToList()) Start(task);
@@ -155,6 +164,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
             }
 
             // Attempts that did not answer within the grace period are recorded as cancelled.
+            foreach (var instance in _running) _revoked.Add(instance.CurrentAttempt!.Value);
             foreach (var instance in _running.ToList())
             {
                 await ReleaseLeaseAsync(instance).ConfigureAwait(false);
@@ -163,6 +173,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
 
             var status = _stopReason ?? (_tasks.Values.Any(t => t.Status is InstanceStatus.Failed or InstanceStatus.Cancelled) ? RunStatus.Failed : RunStatus.Succeeded);
             var record = await FlushAsync(status).ConfigureAwait(false);
+            if (_settings.LostAgentCheckInterval is not null) await ForgetClaimsAsync().ConfigureAwait(false);
             await pumpStop.CancelAsync().ConfigureAwait(false);
             try { await pump.ConfigureAwait(false); } catch (OperationCanceledException) { }
             await _stopping.CancelAsync().ConfigureAwait(false);
@@ -220,6 +231,9 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                     break;
                 case RenewLeases:
                     await RenewLeasesAsync().ConfigureAwait(false);
+                    break;
+                case CheckAgents:
+                    await CheckAgentsAsync().ConfigureAwait(false);
                     break;
                 case StopRequested { Reason: var reason }:
                     await StopAsync(reason).ConfigureAwait(false);
@@ -430,9 +444,10 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
             }
 
             var retry = instance.Task.Definition.Retry;
-            if (_stopReason is null && result.Retryable && result.Status != AttemptStatus.Cancelled && instance.Attempt < retry.Attempts)
+            var tries = instance.Attempt - instance.LostAttempts;
+            if (_stopReason is null && result.Retryable && result.Status != AttemptStatus.Cancelled && tries < retry.Attempts)
             {
-                var delay = Backoff.Delay(retry, instance.Attempt + 1, _random);
+                var delay = Backoff.Delay(retry, tries + 1, _random);
                 _observer.AttemptFinished(instance.Key, result, true, delay);
                 SetStatus(instance, InstanceStatus.Pending);
                 if (delay <= TimeSpan.Zero) Enqueue(instance);
@@ -447,6 +462,103 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 return;
             }
             Complete(instance, InstanceStatus.Failed, result.Error ?? $"attempt {result.Status.ToString().ToLowerInvariant()}");
+        }
+
+        /// <summary>
+        /// Finds attempts claimed by an agent that stopped heartbeating (or by an earlier run of an
+        /// agent process that restarted), revokes their claims and runs them again. The revoke is a
+        /// compare-and-set, so an attempt is never both revoked and taken over by another agent,
+        /// and a late result from the lost attempt is ignored like any other stale result.
+        /// </summary>
+        private async ValueTask CheckAgentsAsync()
+        {
+            if (_running.Count == 0 || _stopReason is not null) return;
+            IReadOnlyList<AgentInfo> agents;
+            AttemptClaim?[] claims;
+            var candidates = _running.ToList();
+            try
+            {
+                agents = await _backend.Agents.ListAsync(CancellationToken.None).ConfigureAwait(false);
+                claims = await Task.WhenAll(candidates.Select(i => _claims.GetAsync(_settings.RunId, i.CurrentAttempt!.Value, CancellationToken.None).AsTask())).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                _observer.Warning($"cannot check on agents: {ex.Message}");
+                return;
+            }
+            var now = _time.GetUtcNow();
+            for (var i = 0; i < candidates.Count; i++)
+            {
+                var instance = candidates[i];
+                if (claims[i] is not { Revoked: false } claim || !_running.Contains(instance)) continue;
+                var agent = agents.FirstOrDefault(a => a.Id == claim.Agent && a.Incarnation == claim.Incarnation);
+                if (agent is not null && !agent.IsLost(now)) continue;
+                if (!await _claims.TryRevokeAsync(_settings.RunId, instance.CurrentAttempt!.Value, claim, CancellationToken.None).ConfigureAwait(false)) continue;
+                var why = agent is null
+                    ? $"agent {claim.Agent} is gone (no heartbeat from the process that took the attempt)"
+                    : $"agent {claim.Agent} stopped heartbeating ({(now - agent.LastHeartbeat).TotalSeconds:0.#}s since the last one)";
+                await OnAttemptLostAsync(instance, claim.Agent, why).ConfigureAwait(false);
+            }
+        }
+
+        private async ValueTask OnAttemptLostAsync(InstanceNode instance, AgentId agent, string why)
+        {
+            _running.Remove(instance);
+            var attemptId = instance.CurrentAttempt!.Value;
+            _revoked.Add(attemptId);
+            // If the agent is only cut off, this stops the attempt once it hears again.
+            await _backend.Bus.PublishAsync(Topics.Control, new CancelAttempt(_settings.RunId, attemptId, "handed to another agent: " + why), CancellationToken.None).ConfigureAwait(false);
+            await ReleaseLeaseAsync(instance).ConfigureAwait(false);
+            instance.LostAttempts++;
+            var now = _time.GetUtcNow();
+            var attempt = instance.Attempts[^1];
+            attempt.Status = StatusNames[(int)AttemptStatus.Lost];
+            attempt.Agent = agent.Value;
+            attempt.Error = why;
+            attempt.FinishedAt = now;
+            var retry = instance.LostAttempts < _settings.MaxLostAttempts;
+            var lost = new TaskResult
+            {
+                RunId = _settings.RunId,
+                InstanceKey = instance.Key,
+                Attempt = attempt.Number,
+                AttemptId = attemptId,
+                AgentId = agent,
+                Status = AttemptStatus.Lost,
+                Error = why,
+                StartedAt = attempt.StartedAt ?? now,
+                FinishedAt = now,
+            };
+            _observer.AttemptFinished(instance.Key, lost, retry, retry ? TimeSpan.Zero : null);
+            if (!retry)
+            {
+                Complete(instance, InstanceStatus.Failed, $"lost with its agent {instance.LostAttempts} times; last: {why}");
+                return;
+            }
+            SetStatus(instance, InstanceStatus.Pending);
+            Enqueue(instance);
+        }
+
+        /// <summary>
+        /// Removes the run's attempt claims. Lost attempts and those that never answered keep a revoked
+        /// claim, so a copy of their message still waiting in the bus is dropped instead of run after the run ended.
+        /// </summary>
+        private async ValueTask ForgetClaimsAsync()
+        {
+            try
+            {
+                foreach (var attempt in _revoked)
+                {
+                    if (await _claims.TryRevokeUnclaimedAsync(_settings.RunId, attempt, CancellationToken.None).ConfigureAwait(false)) continue;
+                    if (await _claims.GetAsync(_settings.RunId, attempt, CancellationToken.None).ConfigureAwait(false) is { Revoked: false } claim)
+                        await _claims.TryRevokeAsync(_settings.RunId, attempt, claim, CancellationToken.None).ConfigureAwait(false);
+                }
+                await _claims.ForgetRunAsync(_settings.RunId, _revoked, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                _observer.Warning($"could not clear the run's attempt claims: {ex.Message}");
+            }
         }
 
         private async ValueTask ReleaseLeaseAsync(InstanceNode instance)

@@ -21,6 +21,13 @@ public sealed record RunSettings
     public TimeSpan CancelGrace { get; init; } = TimeSpan.FromSeconds(15);
     /// <summary>Lease time of held resources; agents renew while the task runs.</summary>
     public TimeSpan LeaseTime { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// How often to look for attempts whose agent stopped heartbeating, to run them again; null
+    /// when agents live in this process and cannot be lost apart from it (they then do not claim attempts).
+    /// </summary>
+    public TimeSpan? LostAgentCheckInterval { get; init; }
+    /// <summary>An attempt lost with its agent this many times fails instead of being tried on yet another agent.</summary>
+    public int MaxLostAttempts { get; init; } = 3;
     /// <summary>The record of an earlier attempt at this run: its succeeded, unchanged instances are not run again.</summary>
     public RunRecord? Previous { get; init; }
 }

@@ -20,7 +20,7 @@ public sealed class EmbeddedRuntime : IRunRuntime
     {
         Backend = new EmbeddedBackend(stateDirectory, time);
         var actions = ActionRegistry.CreateDefault();
-        var worker = new AgentWorker(Backend, actions, new AgentOptions { Id = new AgentId($"embedded@{Environment.MachineName}"), Slots = slots }, time);
+        var worker = new AgentWorker(Backend, actions, new AgentOptions { Id = new AgentId($"embedded@{Environment.MachineName}"), Slots = slots, ClaimAttempts = false }, time);
         // The agent joins the task topic on its own thread; WaitForAgentsAsync waits for that,
         // since the embedded bus drops messages published before a group exists.
         _agents.Add(Task.Run(() => worker.RunAsync(_stop.Token)));
@@ -28,6 +28,7 @@ public sealed class EmbeddedRuntime : IRunRuntime
     }
 
     public ICoordinationBackend Backend { get; }
+    public bool AgentsAreRemote => false;
     public int Slots { get; }
 
     /// <summary>Waits until the in-process agent has joined the task topic.</summary>

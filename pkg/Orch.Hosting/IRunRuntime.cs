@@ -7,6 +7,9 @@ public interface IRunRuntime : IAsyncDisposable
 {
     ICoordinationBackend Backend { get; }
 
+    /// <summary>True when agents are other processes, which can be lost while the run goes on.</summary>
+    bool AgentsAreRemote { get; }
+
     /// <summary>Waits until agents are listening and returns how many slots they offer in all.</summary>
     /// <exception cref="BackendUnavailableException">No agent showed up in time.</exception>
     Task<int> WaitForAgentsAsync(CancellationToken cancellationToken);

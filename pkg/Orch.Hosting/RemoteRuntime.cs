@@ -10,6 +10,7 @@ namespace Orch.Hosting;
 public sealed class RemoteRuntime(ICoordinationBackend backend, string address, TimeSpan agentWait) : IRunRuntime
 {
     public ICoordinationBackend Backend => backend;
+    public bool AgentsAreRemote => true;
 
     public async Task<int> WaitForAgentsAsync(CancellationToken cancellationToken)
     {

@@ -144,6 +144,7 @@ public sealed class RunService(TimeProvider? time = null)
             DispatchWindow = Math.Max(16, slots * 8),
             Timeout = request.Timeout ?? pipeline.Timeout,
             Previous = previous,
+            LostAgentCheckInterval = runtime.AgentsAreRemote ? TimeSpan.FromSeconds(1) : null,
         };
         var coordinator = new RunCoordinator(runtime.Backend, observer, _time, progress);
         var report = await coordinator.RunAsync(pipeline, parameters, settings, cancellationToken).ConfigureAwait(false);

@@ -57,7 +57,8 @@ public sealed record ShellBody(string? Shell, string Script, IReadOnlyDictionary
 /// <summary>One held resource (<c>fork:3</c>) and its fencing token, which grows with every grant of that resource.</summary>
 public sealed record LockGrant(string Resource, long FencingToken);
 
-public enum AttemptStatus { Succeeded, Failed, TimedOut, Cancelled }
+/// <summary>How an attempt ended. <see cref="Lost"/> is decided by the coordinator when the attempt's agent stopped heartbeating.</summary>
+public enum AttemptStatus { Succeeded, Failed, TimedOut, Cancelled, Lost }
 
 /// <summary>The outcome of one attempt, published by the agent that ran it.</summary>
 public sealed record TaskResult

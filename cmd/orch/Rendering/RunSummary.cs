@@ -80,6 +80,8 @@ public static class RunSummary
             failed = t.Instances.Count(i => i.Status is InstanceStatus.Failed or InstanceStatus.Cancelled),
             skipped = t.Instances.Count(i => i.Status is InstanceStatus.Skipped or InstanceStatus.UpstreamFailed),
             reused = t.Instances.Count(i => i.Reused),
+            attempts = t.Instances.Where(i => !i.Reused).Sum(i => i.Attempts.Count),
+            lost = t.Instances.Sum(i => i.Attempts.Count(a => a.Status == "lost")),
             outputs = t.Instances.Count == 1 ? t.Instances[0].Outputs : null,
         }),
         failures = report.Record.Tasks.SelectMany(t => t.Instances)

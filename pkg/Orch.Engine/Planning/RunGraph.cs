@@ -26,8 +26,10 @@ internal sealed class InstanceNode(TaskNode task, string key, int? index, object
     public int? Index { get; } = index;
     public object? Item { get; } = item;
     public InstanceStatus Status { get; set; } = InstanceStatus.Pending;
-    /// <summary>Tries in this run; the retry budget counts these.</summary>
+    /// <summary>Tries in this run; the retry budget counts these except the lost ones.</summary>
     public int Attempt { get; set; }
+    /// <summary>Tries in this run that were lost with their agent.</summary>
+    public int LostAttempts { get; set; }
     /// <summary>Tries made by the earlier run this one resumes; attempt numbers continue after them.</summary>
     public int PriorAttempts { get; set; }
     public Orch.Protocol.AttemptId? CurrentAttempt { get; set; }

@@ -1,0 +1,156 @@
+using System.Globalization;
+using System.Text.Json;
+using Orch.Cli.Tests.Infrastructure;
+using Orch.Coordination.Tests.Redis;
+
+namespace Orch.Cli.Tests;
+
+/// <summary>
+/// Faults of a distributed run on a real redis-server with three real <c>orch-agent</c> processes
+/// that heartbeat every 200 ms (so a lost agent is noticed within about a second).
+/// </summary>
+public sealed class AgentFaultTests : IAsyncLifetime
+{
+    private RedisServer? _redis;
+    private readonly List<AgentProcess> _agents = [];
+
+    private string Backend => $"redis://127.0.0.1:{_redis!.Port}";
+
+    public async ValueTask InitializeAsync()
+    {
+        _redis = await RedisServer.StartAsync();
+        foreach (var id in new[] { "agent-a", "agent-b", "agent-c" })
+            _agents.Add(AgentProcess.Start(Backend, id, slots: 2, "--Agent:HeartbeatInterval=00:00:00.2"));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var agent in _agents) await agent.DisposeAsync();
+        if (_redis is not null) await _redis.DisposeAsync();
+    }
+
+    // Six slow squares, each leaving a mark named after its instance and attempt that holds the
+    // pid of the agent running it; then their sum, which must be exact.
+    private const string Squares = """
+        name: squares
+        params:
+          marks: { description: directory for the marks attempts leave }
+          seconds: { default: 3, type: int }
+        resources:
+          printer: { capacity: 1 }
+        tasks:
+          square:
+            for_each: [0, 1, 2, 3, 4, 5]
+            env:
+              N: "{{ item }}"
+              MARKS: "{{ params.marks }}"
+              SECONDS_: "{{ params.seconds }}"
+            run: |
+              echo "$PPID" > "$MARKS/$ORCH_INSTANCE.$ORCH_ATTEMPT_ID"
+              sleep "$SECONDS_"
+              echo "value=$((N * N))" >> "$ORCH_OUTPUT"
+          total:
+            needs: [square]
+            env:
+              VALUES: "{{ tasks.square.outputs | array.map 'value' | array.join ' ' }}"
+            run: |
+              s=0; for v in $VALUES; do s=$((s + v)); done
+              echo "sum=$s" >> "$ORCH_OUTPUT"
+        """;
+
+    [Fact]
+    public async Task KillDashNineAnAgentMidTask_RunCompletesWithExactResultAndTheTaskRanAgainElsewhere()
+    {
+        using var dir = new TempDir();
+        dir.Write("squares.yml", Squares);
+        var marks = Directory.CreateDirectory(Path.Combine(dir.Path, "marks")).FullName;
+        using var run = OrchCli.Start(dir.Path, "run", "squares.yml", "--backend", Backend, "--json", "-p", $"marks={marks}", "--timeout", "90s");
+
+        var victim = await AgentRunningAMarkAsync(marks, run);
+        var victimPid = victim.Pid;
+        var killedMarks = Marks(marks).Where(m => m.Pid == victimPid).Select(m => m.Instance).ToList();
+        await victim.KillHardAsync();
+        var result = await run.WaitAsync(TimeSpan.FromSeconds(90));
+
+        Assert.True(result.ExitCode == 0, result + Logs());
+        using var json = JsonDocument.Parse(result.Stdout);
+        var tasks = json.RootElement.GetProperty("tasks").EnumerateArray().ToDictionary(t => t.GetProperty("id").GetString()!);
+        Assert.Equal("55", tasks["total"].GetProperty("outputs").GetProperty("sum").ToString());
+        Assert.Equal(6, tasks["square"].GetProperty("succeeded").GetInt32());
+        Assert.True(tasks["square"].GetProperty("lost").GetInt32() >= killedMarks.Count, result.Stdout);
+        Assert.NotEmpty(killedMarks);
+        // Every instance the killed agent had started ran again on another, live agent.
+        var survivors = _agents.Where(a => a != victim).Select(a => a.Pid).ToHashSet();
+        foreach (var instance in killedMarks)
+            Assert.Contains(Marks(marks), m => m.Instance == instance && survivors.Contains(m.Pid));
+    }
+
+    [Fact]
+    public async Task LockHolderDies_ItsLeaseIsReleasedAndTheWaitersProceed()
+    {
+        using var dir = new TempDir();
+        // Every square holds the one printer: the others wait for whoever has it.
+        dir.Write("squares.yml", Squares.Replace("    for_each: [0, 1, 2, 3, 4, 5]\n", "    for_each: [0, 1, 2]\n    locks: [printer]\n", StringComparison.Ordinal));
+        var marks = Directory.CreateDirectory(Path.Combine(dir.Path, "marks")).FullName;
+        using var run = OrchCli.Start(dir.Path, "run", "squares.yml", "--backend", Backend, "--json", "-p", $"marks={marks}", "-p", "seconds=2", "--timeout", "90s");
+
+        var holder = await AgentRunningAMarkAsync(marks, run);
+        await holder.KillHardAsync();
+        var result = await run.WaitAsync(TimeSpan.FromSeconds(90));
+
+        Assert.True(result.ExitCode == 0, result + Logs());
+        using var json = JsonDocument.Parse(result.Stdout);
+        var tasks = json.RootElement.GetProperty("tasks").EnumerateArray().ToDictionary(t => t.GetProperty("id").GetString()!);
+        Assert.Equal("5", tasks["total"].GetProperty("outputs").GetProperty("sum").ToString());
+        Assert.Equal(1, tasks["square"].GetProperty("lost").GetInt32());
+        var locks = await OrchCli.RunAsync(dir.Path, "locks", "--backend", Backend, "--json");
+        using var table = JsonDocument.Parse(locks.Stdout);
+        var printer = Assert.Single(table.RootElement.EnumerateArray(), l => l.GetProperty("resource").GetString() == "printer");
+        Assert.Equal(0, printer.GetProperty("holders").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task PhilosophersAndBank_OnThreeAgents_NoDeadlockAndBalancesConserved()
+    {
+        using var dir = new TempDir();
+
+        var philosophers = await OrchCli.RunAsync(dir.Path, TimeSpan.FromSeconds(120), "run", Repo.Pipeline("philosophers.yml"), "--backend", Backend, "--json",
+            "-p", "meals=6", "-p", "eat_ms=5", "-p", $"table={Path.Combine(dir.Path, "table")}");
+        var bank = await OrchCli.RunAsync(dir.Path, TimeSpan.FromSeconds(120), "run", Repo.Pipeline("bank.yml"), "--backend", Backend, "--json",
+            "-p", $"vault={Path.Combine(dir.Path, "vault")}", "-p", "transfers=60");
+
+        Assert.True(philosophers.ExitCode == 0, philosophers + Logs());
+        Assert.Equal(30, File.ReadAllLines(Path.Combine(dir.Path, "table", "meals.log")).Length);
+        Assert.True(bank.ExitCode == 0, bank + Logs());
+        var total = Directory.GetFiles(Path.Combine(dir.Path, "vault")).Sum(f => long.Parse(File.ReadAllText(f).Trim(), CultureInfo.InvariantCulture));
+        Assert.Equal(6 * 1000, total);
+        using var json = JsonDocument.Parse(bank.Stdout);
+        Assert.True(json.RootElement.GetProperty("agents").GetArrayLength() >= 2, "the transfers should spread over the agents: " + bank.Stdout);
+    }
+
+    private sealed record Mark(string Instance, string Attempt, int Pid);
+
+    private static List<Mark> Marks(string directory) =>
+        Directory.GetFiles(directory)
+            .Select(path => (Name: Path.GetFileName(path), Text: File.ReadAllText(path).Trim()))
+            .Where(f => f.Text.Length > 0)
+            .Select(f => new Mark(f.Name[..f.Name.LastIndexOf('.')], f.Name[(f.Name.LastIndexOf('.') + 1)..], int.Parse(f.Text, CultureInfo.InvariantCulture)))
+            .ToList();
+
+    /// <summary>Waits for the first mark and returns the agent that left it.</summary>
+    private async Task<AgentProcess> AgentRunningAMarkAsync(string marks, OrchCli run)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (run.HasExited) Assert.Fail("the run ended before any task started:\n" + await run.WaitAsync(TimeSpan.FromSeconds(5)));
+            foreach (var mark in Marks(marks))
+                if (_agents.FirstOrDefault(a => a.Pid == mark.Pid) is { } agent) return agent;
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+        Assert.Fail("no task started on any agent within 60 s" + Logs());
+        return null!;
+    }
+
+    private string Logs() => string.Concat(_agents.Select(a => $"\n--- {a.Id} ---\n{a.Log}"));
+}
