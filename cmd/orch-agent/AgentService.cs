@@ -5,6 +5,7 @@ using Orch.Actions;
 using Orch.Agents;
 using Orch.Coordination;
 using Orch.Coordination.Embedded;
+using Orch.Coordination.Resilience;
 using Orch.Hosting;
 using Orch.Protocol;
 
@@ -24,7 +25,8 @@ public sealed class AgentService(IOptions<AgentHostOptions> options, ILogger<Age
         {
             backend = BackendAddress.IsEmbedded(settings.Backend)
                 ? new EmbeddedBackend(Path.GetFullPath(settings.WorkDirectory))
-                : await BackendAddress.ConnectAsync(settings.Backend);
+                // An outage of a shared backend pauses the agent (no work taken) until it is back.
+                : new PatientBackend(await BackendAddress.ConnectAsync(settings.Backend), Timeout.InfiniteTimeSpan, message => logger.LogWarning("{Message}", message));
         }
         catch (BackendUnavailableException ex)
         {

@@ -24,6 +24,8 @@ public static class ExitCodes
     // 30-39: infrastructure
     /// <summary>The machine or backend failed us (disk, permissions, state store).</summary>
     public const int Infrastructure = 30;
+    /// <summary>The backend became unreachable during the run and stayed so past <c>--backend-wait</c>; <c>--resume</c> continues.</summary>
+    public const int BackendLost = 31;
     /// <summary>A bug in orch: please report it with the message printed.</summary>
     public const int InternalError = 39;
 

@@ -81,7 +81,8 @@ public sealed class AgentWorker(
         {
             if (options.ClaimAttempts)
             {
-                if (!await _claims.TryClaimAsync(dispatch.RunId, dispatch.AttemptId, options.Id, _incarnation, stopping).ConfigureAwait(false))
+                if (!await _claims.TryClaimAsync(dispatch.RunId, dispatch.AttemptId, options.Id, _incarnation, stopping).ConfigureAwait(false)
+                    && !await ClaimedByThisAgentAsync(dispatch, stopping).ConfigureAwait(false))
                 {
                     _logger.LogInformation("Skipped attempt {Attempt} of {TaskId} in run {RunId}: it was claimed or revoked before (a redelivered message)", dispatch.Attempt, dispatch.InstanceKey, dispatch.RunId);
                     await delivery.AckAsync().ConfigureAwait(false);
@@ -110,6 +111,14 @@ public sealed class AgentWorker(
             slots.Release();
         }
     }
+
+    /// <summary>
+    /// True when the claim that made ours fail is in fact ours: a claim written just before a
+    /// connection dropped reads as failed when it is sent again.
+    /// </summary>
+    private async Task<bool> ClaimedByThisAgentAsync(TaskDispatch dispatch, CancellationToken stopping) =>
+        await _claims.GetAsync(dispatch.RunId, dispatch.AttemptId, stopping).ConfigureAwait(false) is { Revoked: false } claim
+        && claim.Agent == options.Id && claim.Incarnation == _incarnation;
 
     /// <summary>
     /// Publishes a result, trying again while the backend cannot be reached: the attempt's message

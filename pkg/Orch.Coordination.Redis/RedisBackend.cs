@@ -79,6 +79,15 @@ public sealed class RedisBackend : ICoordinationBackend
     };
 
     public string Name => "redis";
+
+    /// <summary>Lost connections, timeouts, and a restarted server still loading its data.</summary>
+    public bool IsTransient(Exception error) => error switch
+    {
+        RedisConnectionException or RedisTimeoutException or System.Net.Sockets.SocketException or IOException => true,
+        RedisServerException e => e.Message.StartsWith("LOADING", StringComparison.Ordinal) || e.Message.StartsWith("TRYAGAIN", StringComparison.Ordinal),
+        ObjectDisposedException => false,
+        _ => error.InnerException is { } inner && IsTransient(inner),
+    };
     public IMessageBus Bus { get; }
     public IStateStore State { get; }
     public IResourceLocks Locks { get; }

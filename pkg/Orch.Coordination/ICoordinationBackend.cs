@@ -8,4 +8,10 @@ public interface ICoordinationBackend : IAsyncDisposable
     IStateStore State { get; }
     IResourceLocks Locks { get; }
     IAgentRegistry Agents { get; }
+
+    /// <summary>
+    /// True when <paramref name="error"/>, thrown by one of these ports, means the backend is
+    /// unreachable for now (worth waiting for) rather than a lasting failure.
+    /// </summary>
+    bool IsTransient(Exception error) => false;
 }

@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Orch.Coordination;
 using Orch.Coordination.Attempts;
+using Orch.Coordination.Resilience;
 using Orch.Engine.Planning;
 using Orch.Pipeline.Model;
 using Orch.Pipeline.Templates;
@@ -39,6 +40,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
     private sealed record StopRequested(RunStatus Reason) : Event;
     private sealed record RenewLeases : Event;
     private sealed record CheckAgents : Event;
+    private sealed record PumpFailed(Exception Error) : Event;
 
     /// <summary>The state of one run; lives only inside <see cref="RunAsync"/>.</summary>
     private sealed class RunState
@@ -194,11 +196,19 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
 
         private async Task PumpResultsAsync(IMessageSubscription<TaskResult> results, CancellationToken cancellationToken)
         {
-            while (!cancellationToken.IsCancellationRequested)
+            try
             {
-                var delivery = await results.ReadAsync(cancellationToken).ConfigureAwait(false);
-                _events.Writer.TryWrite(new ResultArrived(delivery.Message));
-                await delivery.AckAsync().ConfigureAwait(false);
+                while (!cancellationToken.IsCancellationRequested)
+                {
+                    var delivery = await results.ReadAsync(cancellationToken).ConfigureAwait(false);
+                    _events.Writer.TryWrite(new ResultArrived(delivery.Message));
+                    await delivery.AckAsync().ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                // The loop must hear of it: without results the run would wait for ever.
+                _events.Writer.TryWrite(new PumpFailed(ex));
             }
         }
 
@@ -234,6 +244,9 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                     break;
                 case CheckAgents:
                     await CheckAgentsAsync().ConfigureAwait(false);
+                    break;
+                case PumpFailed { Error: var error }:
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
                     break;
                 case StopRequested { Reason: var reason }:
                     await StopAsync(reason).ConfigureAwait(false);
@@ -487,6 +500,13 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 return;
             }
             var now = _time.GetUtcNow();
+            // Heartbeats missed while the backend was unreachable say nothing about the agents:
+            // give them their full allowance again after an outage.
+            if (_backend is PatientBackend { LastRecoveredAt: { } recovered })
+            {
+                var allowance = agents.Count == 0 ? TimeSpan.FromSeconds(15) : agents.Max(a => a.HeartbeatInterval) * AgentInfo.MissedHeartbeatsWhenLost;
+                if (now - recovered < allowance) return;
+            }
             for (var i = 0; i < candidates.Count; i++)
             {
                 var instance = candidates[i];

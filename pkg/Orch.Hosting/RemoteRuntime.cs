@@ -1,5 +1,6 @@
 using Orch.Coordination;
 using Orch.Coordination.Redis;
+using Orch.Coordination.Resilience;
 
 namespace Orch.Hosting;
 
@@ -27,9 +28,12 @@ public sealed class RemoteRuntime(ICoordinationBackend backend, string address, 
 
     public ValueTask DisposeAsync() => backend.DisposeAsync();
 
-    /// <summary>Connects to a backend address: <c>redis://HOST:PORT</c>.</summary>
-    public static async Task<RemoteRuntime> ConnectAsync(string address, TimeSpan agentWait) =>
-        new(await BackendAddress.ConnectAsync(address).ConfigureAwait(false), address, agentWait);
+    /// <summary>
+    /// Connects to a backend address (<c>redis://HOST:PORT</c>). Once connected, an outage makes the
+    /// run wait, reporting through <paramref name="warn"/>, for up to <paramref name="backendWait"/>.
+    /// </summary>
+    public static async Task<RemoteRuntime> ConnectAsync(string address, TimeSpan agentWait, TimeSpan backendWait, Action<string> warn) =>
+        new(new PatientBackend(await BackendAddress.ConnectAsync(address).ConfigureAwait(false), backendWait, warn), address, agentWait);
 }
 
 /// <summary>Backend addresses as users write them.</summary>

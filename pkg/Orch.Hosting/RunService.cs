@@ -1,3 +1,4 @@
+using Orch.Coordination.Resilience;
 using System.Globalization;
 using Orch.Actions;
 using Orch.Engine;
@@ -24,6 +25,8 @@ public sealed record RunRequest
     public string? Backend { get; init; }
     /// <summary>How long a run over a remote backend waits for a live agent before giving up.</summary>
     public TimeSpan AgentWait { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>How long a run waits for a remote backend that became unreachable before it gives up (exit 31).</summary>
+    public TimeSpan BackendWait { get; init; } = TimeSpan.FromMinutes(5);
 }
 
 /// <summary>How a run request ended before or after running.</summary>
@@ -39,6 +42,12 @@ public sealed record RunCompleted(RunReport Report) : RunOutcome;
 
 /// <summary>The backend could not be reached, or no agent serves it; nothing ran.</summary>
 public sealed record BackendFailed(string Message) : RunOutcome;
+
+/// <summary>
+/// The backend became unreachable during the run and stayed so past the wait limit. Nothing
+/// that did not finish was marked done; the last saved record lets <c>--resume</c> continue.
+/// </summary>
+public sealed record BackendLost(string Message, RunId RunId) : RunOutcome;
 
 /// <summary>
 /// Loads, checks and runs a pipeline on the embedded default. The CLI's <c>run</c> command is a
@@ -76,7 +85,7 @@ public sealed class RunService(TimeProvider? time = null)
         {
             runtime = BackendAddress.IsEmbedded(request.Backend)
                 ? new EmbeddedRuntime(stateDirectory, request.MaxParallel ?? Environment.ProcessorCount, _time)
-                : await RemoteRuntime.ConnectAsync(request.Backend!, request.AgentWait).ConfigureAwait(false);
+                : await RemoteRuntime.ConnectAsync(request.Backend!, request.AgentWait, request.BackendWait, (observer ?? NullRunObserver.Instance).Warning).ConfigureAwait(false);
         }
         catch (BackendUnavailableException ex)
         {
@@ -147,8 +156,15 @@ public sealed class RunService(TimeProvider? time = null)
             LostAgentCheckInterval = runtime.AgentsAreRemote ? TimeSpan.FromSeconds(1) : null,
         };
         var coordinator = new RunCoordinator(runtime.Backend, observer, _time, progress);
-        var report = await coordinator.RunAsync(pipeline, parameters, settings, cancellationToken).ConfigureAwait(false);
-        return new RunCompleted(report);
+        try
+        {
+            var report = await coordinator.RunAsync(pipeline, parameters, settings, cancellationToken).ConfigureAwait(false);
+            return new RunCompleted(report);
+        }
+        catch (BackendLostException ex)
+        {
+            return new BackendLost(ex.Message, runId);
+        }
     }
 
     /// <summary>The id of the newest run of a pipeline, from the pointer each new run leaves; null when there is none.</summary>

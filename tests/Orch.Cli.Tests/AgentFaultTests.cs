@@ -7,7 +7,9 @@ namespace Orch.Cli.Tests;
 
 /// <summary>
 /// Faults of a distributed run on a real redis-server with three real <c>orch-agent</c> processes
-/// that heartbeat every 200 ms (so a lost agent is noticed within about a second).
+/// that heartbeat every 500 ms (so a lost agent is noticed within about two seconds; a busy test
+/// machine can still delay a heartbeat past that, which only means an extra rerun). Redis keeps an
+/// append-only file synced on every write, as a deployment that must survive a restart would.
 /// </summary>
 public sealed class AgentFaultTests : IAsyncLifetime
 {
@@ -18,9 +20,9 @@ public sealed class AgentFaultTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _redis = await RedisServer.StartAsync();
+        _redis = await RedisServer.StartAsync(appendOnly: true);
         foreach (var id in new[] { "agent-a", "agent-b", "agent-c" })
-            _agents.Add(AgentProcess.Start(Backend, id, slots: 2, "--Agent:HeartbeatInterval=00:00:00.2"));
+            _agents.Add(AgentProcess.Start(Backend, id, slots: 2, "--Agent:HeartbeatInterval=00:00:00.5"));
     }
 
     public async ValueTask DisposeAsync()
@@ -102,11 +104,31 @@ public sealed class AgentFaultTests : IAsyncLifetime
         using var json = JsonDocument.Parse(result.Stdout);
         var tasks = json.RootElement.GetProperty("tasks").EnumerateArray().ToDictionary(t => t.GetProperty("id").GetString()!);
         Assert.Equal("5", tasks["total"].GetProperty("outputs").GetProperty("sum").ToString());
-        Assert.Equal(1, tasks["square"].GetProperty("lost").GetInt32());
+        Assert.True(tasks["square"].GetProperty("lost").GetInt32() >= 1, result.Stdout);
         var locks = await OrchCli.RunAsync(dir.Path, "locks", "--backend", Backend, "--json");
         using var table = JsonDocument.Parse(locks.Stdout);
         var printer = Assert.Single(table.RootElement.EnumerateArray(), l => l.GetProperty("resource").GetString() == "printer");
         Assert.Equal(0, printer.GetProperty("holders").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task RedisCrashesAndRestartsMidRun_RunCompletesWithExactResult()
+    {
+        using var dir = new TempDir();
+        dir.Write("squares.yml", Squares);
+        var marks = Directory.CreateDirectory(Path.Combine(dir.Path, "marks")).FullName;
+        using var run = OrchCli.Start(dir.Path, "run", "squares.yml", "--backend", Backend, "--json", "-p", $"marks={marks}", "-p", "seconds=2", "--timeout", "90s");
+
+        await AgentRunningAMarkAsync(marks, run);
+        await _redis!.CrashAndRestartAsync(TimeSpan.FromSeconds(3));
+        var result = await run.WaitAsync(TimeSpan.FromSeconds(90));
+
+        Assert.True(result.ExitCode == 0, result + Logs());
+        using var json = JsonDocument.Parse(result.Stdout);
+        var tasks = json.RootElement.GetProperty("tasks").EnumerateArray().ToDictionary(t => t.GetProperty("id").GetString()!);
+        Assert.Equal("55", tasks["total"].GetProperty("outputs").GetProperty("sum").ToString());
+        Assert.Equal(6, tasks["square"].GetProperty("succeeded").GetInt32());
+        Assert.All(_agents, a => Assert.False(a.HasExited, $"{a.Id} stopped:\n{a.Log}"));
     }
 
     [Fact]

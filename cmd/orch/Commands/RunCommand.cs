@@ -42,6 +42,10 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
         [Description("Where tasks run: 'embedded' (default, agents in this process) or redis://HOST:PORT (orch-agent processes).")]
         public string? Backend { get; init; }
 
+        [CommandOption("--backend-wait <DURATION>")]
+        [Description("How long to wait for a remote backend that becomes unreachable mid-run (default 5m); then exit 31.")]
+        public string? BackendWait { get; init; }
+
         [CommandOption("--plain")]
         [Description("Plain timestamped progress lines even on a terminal (the default without one).")]
         public bool Plain { get; init; }
@@ -55,6 +59,7 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
             if (BackendAddress.Problem(Backend) is { } backendProblem) return ValidationResult.Error(backendProblem);
             if (MaxParallel is < 1) return ValidationResult.Error("--max-parallel must be 1 or more");
             if (Timeout is not null && !Duration.TryParse(Timeout, out _)) return ValidationResult.Error($"--timeout: '{Timeout}' is not a duration (use e.g. 500ms, 30s, 5m, 1h30m)");
+            if (BackendWait is not null && !Duration.TryParse(BackendWait, out _)) return ValidationResult.Error($"--backend-wait: '{BackendWait}' is not a duration (use e.g. 30s, 5m)");
             return ValidationResult.Success();
         }
     }
@@ -70,6 +75,7 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
             MaxParallel = settings.MaxParallel,
             Timeout = settings.Timeout is null ? null : Duration.TryParse(settings.Timeout, out var t) ? t : null,
         };
+        if (settings.BackendWait is not null && Duration.TryParse(settings.BackendWait, out var wait)) request = request with { BackendWait = wait };
 
         var human = settings.Json ? Console.Error : Console.Out;
         // Warnings (e.g. unquoted values in scripts) don't stop a run, but they are shown first.
@@ -102,6 +108,10 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
             case BackendFailed failed:
                 Console.Error.WriteLine($"orch: {failed.Message}");
                 return ExitCodes.Infrastructure;
+            case BackendLost lost:
+                Console.Error.WriteLine($"orch: {lost.Message}");
+                Console.Error.WriteLine($"orch: nothing unfinished was marked done; once the backend is back: orch run {settings.File} --backend {settings.Backend} --resume {lost.RunId.Value}");
+                return ExitCodes.BackendLost;
             case RunCompleted { Report: var report }:
                 RunSummary.Print(report, human);
                 if (settings.JUnit is { } junit) JUnitReport.Write(report, junit);

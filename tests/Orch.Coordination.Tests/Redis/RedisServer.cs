@@ -11,14 +11,16 @@ namespace Orch.Coordination.Tests.Redis;
 /// </summary>
 public sealed class RedisServer : IAsyncDisposable
 {
-    private readonly Process _process;
+    private Process _process;
     private readonly string _directory;
+    private readonly bool _appendOnly;
 
-    private RedisServer(Process process, int port, string directory)
+    private RedisServer(Process process, int port, string directory, bool appendOnly)
     {
         _process = process;
         Port = port;
         _directory = directory;
+        _appendOnly = appendOnly;
     }
 
     public int Port { get; }
@@ -36,18 +38,34 @@ public sealed class RedisServer : IAsyncDisposable
         Assert.Skip("redis-server is not installed (apt-get install redis-server)");
     }
 
+    /// <param name="appendOnly">Keep an append-only file, synced on every write, so a restart loses nothing.</param>
     public static async Task<RedisServer> StartAsync(bool appendOnly = false)
     {
         SkipIfUnavailable();
         var port = FreePort();
         var directory = Directory.CreateTempSubdirectory("orch-redis-").FullName;
+        return new RedisServer(await LaunchAsync(port, directory, appendOnly), port, directory, appendOnly);
+    }
+
+    /// <summary>Kills the server with SIGKILL (a crash: no shutdown save), waits <paramref name="downtime"/>, and starts it again on the same port and data directory.</summary>
+    public async Task CrashAndRestartAsync(TimeSpan downtime)
+    {
+        _process.Kill();
+        await _process.WaitForExitAsync();
+        _process.Dispose();
+        await Task.Delay(downtime);
+        _process = await LaunchAsync(Port, _directory, _appendOnly);
+    }
+
+    private static async Task<Process> LaunchAsync(int port, string directory, bool appendOnly)
+    {
         var start = new ProcessStartInfo(Executable!)
         {
             UseShellExecute = false,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        foreach (var argument in new[] { "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", appendOnly ? "yes" : "no", "--dir", directory })
+        foreach (var argument in new[] { "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", appendOnly ? "yes" : "no", "--appendfsync", "always", "--dir", directory })
             start.ArgumentList.Add(argument);
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start redis-server");
         process.OutputDataReceived += (_, _) => { };
@@ -62,7 +80,7 @@ public sealed class RedisServer : IAsyncDisposable
             {
                 using var client = new TcpClient();
                 await client.ConnectAsync(IPAddress.Loopback, port);
-                return new RedisServer(process, port, directory);
+                return process;
             }
             catch (SocketException) when (DateTime.UtcNow < deadline && !process.HasExited)
             {
