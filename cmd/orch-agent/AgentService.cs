@@ -5,13 +5,18 @@ using Orch.Actions;
 using Orch.Agents;
 using Orch.Coordination;
 using Orch.Coordination.Embedded;
+using Orch.Coordination.Signing;
 using Orch.Hosting;
 using Orch.Protocol;
 
 namespace Orch.AgentHost;
 
 /// <summary>Runs one <see cref="AgentWorker"/> for the life of the host; SIGTERM stops it gracefully.</summary>
-public sealed class AgentService(IOptions<AgentHostOptions> options, ILogger<AgentWorker> logger, IHostApplicationLifetime lifetime) : BackgroundService
+public sealed class AgentService(
+    IOptions<AgentHostOptions> options,
+    ILogger<AgentWorker> logger,
+    ILogger<SignedMessageBus> signingLogger,
+    IHostApplicationLifetime lifetime) : BackgroundService
 {
     /// <summary>Exit code when the backend cannot be reached (the infrastructure family, as for orch).</summary>
     public const int BackendUnavailable = 30;
@@ -32,6 +37,17 @@ public sealed class AgentService(IOptions<AgentHostOptions> options, ILogger<Age
             Environment.ExitCode = BackendUnavailable;
             lifetime.StopApplication();
             return;
+        }
+        // Checked before the host started; loaded again here for the backend.
+        var key = settings.LoadClusterKey(out var _);
+        if (key is not null)
+        {
+            backend = backend.WithSigning(key, signingLogger);
+            logger.LogInformation("Bus messages are signed and checked with {ClusterKey}", key);
+        }
+        else if (!BackendAddress.IsEmbedded(settings.Backend))
+        {
+            logger.LogWarning("INSECURE: Agent:Insecure=true, so tasks on the {Backend} backend are not authenticated: anyone who can write to it can run commands as this agent's user", backend.Name);
         }
         await using var _ = backend;
         var agent = new AgentOptions

@@ -1,5 +1,7 @@
+using Microsoft.Extensions.Logging;
 using Orch.Coordination;
 using Orch.Coordination.Redis;
+using Orch.Coordination.Signing;
 
 namespace Orch.Hosting;
 
@@ -26,9 +28,20 @@ public sealed class RemoteRuntime(ICoordinationBackend backend, string address, 
 
     public ValueTask DisposeAsync() => backend.DisposeAsync();
 
-    /// <summary>Connects to a backend address: <c>redis://HOST:PORT</c>.</summary>
-    public static async Task<RemoteRuntime> ConnectAsync(string address, TimeSpan agentWait) =>
-        new(await BackendAddress.ConnectAsync(address).ConfigureAwait(false), address, agentWait);
+    /// <summary>
+    /// Connects to a backend address (<c>redis://HOST:PORT</c>). With a <paramref name="key"/> every
+    /// bus message is signed and checked with it (see <see cref="SignedMessageBus"/>); without one
+    /// messages travel unauthenticated, which only agents started as insecure accept.
+    /// </summary>
+    /// <param name="address">The backend address.</param>
+    /// <param name="agentWait">How long to wait for a live agent.</param>
+    /// <param name="key">The cluster key; null for no signing.</param>
+    /// <param name="logger">Hears about messages that were rejected as unverifiable.</param>
+    public static async Task<RemoteRuntime> ConnectAsync(string address, TimeSpan agentWait, ClusterKey? key, ILogger? logger = null)
+    {
+        var backend = await BackendAddress.ConnectAsync(address).ConfigureAwait(false);
+        return new(key is null ? backend : backend.WithSigning(key, logger), address, agentWait);
+    }
 }
 
 /// <summary>Backend addresses as users write them.</summary>

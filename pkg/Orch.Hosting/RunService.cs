@@ -24,6 +24,10 @@ public sealed record RunRequest
     public string? Backend { get; init; }
     /// <summary>How long a run over a remote backend waits for a live agent before giving up.</summary>
     public TimeSpan AgentWait { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>Signs and checks every bus message of a remote backend; required there unless <see cref="Insecure"/>.</summary>
+    public Orch.Coordination.Signing.ClusterKey? ClusterKey { get; init; }
+    /// <summary>Lets a run over a remote backend go without a cluster key (messages unauthenticated).</summary>
+    public bool Insecure { get; init; }
 }
 
 /// <summary>How a run request ended before or after running.</summary>
@@ -44,7 +48,9 @@ public sealed record BackendFailed(string Message) : RunOutcome;
 /// Loads, checks and runs a pipeline on the embedded default. The CLI's <c>run</c> command is a
 /// thin shell over this.
 /// </summary>
-public sealed class RunService(TimeProvider? time = null)
+/// <param name="time">The clock; the system clock unless given.</param>
+/// <param name="logger">Hears about bus messages rejected as unverifiable (remote backends).</param>
+public sealed class RunService(TimeProvider? time = null, Microsoft.Extensions.Logging.ILogger? logger = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
@@ -71,12 +77,14 @@ public sealed class RunService(TimeProvider? time = null)
         var pipeline = load.Pipeline!;
 
         var stateDirectory = Path.GetFullPath(request.StateDirectory ?? ".orch", request.WorkingDirectory);
+        if (!BackendAddress.IsEmbedded(request.Backend) && request.ClusterKey is null && !request.Insecure)
+            return new BackendFailed(ClusterKeys.Missing("a cluster key", "insecure"));
         IRunRuntime runtime;
         try
         {
             runtime = BackendAddress.IsEmbedded(request.Backend)
                 ? new EmbeddedRuntime(stateDirectory, request.MaxParallel ?? Environment.ProcessorCount, _time)
-                : await RemoteRuntime.ConnectAsync(request.Backend!, request.AgentWait).ConfigureAwait(false);
+                : await RemoteRuntime.ConnectAsync(request.Backend!, request.AgentWait, request.ClusterKey, logger).ConfigureAwait(false);
         }
         catch (BackendUnavailableException ex)
         {
