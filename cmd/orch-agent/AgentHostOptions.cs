@@ -40,7 +40,7 @@ public sealed class AgentHostOptions
         problem = null;
         var remote = !Orch.Hosting.BackendAddress.IsEmbedded(Backend);
         var loadProblem = Orch.Hosting.ClusterKeys.TryLoad(ClusterKeyFile, out var key);
-        if (loadProblem is not null) problem = $"Agent:ClusterKeyFile: {loadProblem}";
+        if (loadProblem is not null) problem = string.IsNullOrWhiteSpace(ClusterKeyFile) ? loadProblem : $"Agent:ClusterKeyFile: {loadProblem}";
         else if (remote && Insecure && key is not null) problem = $"Agent:Insecure: {Orch.Hosting.ClusterKeys.Contradiction("Agent:Insecure=true")}";
         else if (remote && !Insecure && key is null) problem = $"Agent:ClusterKeyFile: {Orch.Hosting.ClusterKeys.Missing("Agent:ClusterKeyFile", "Agent:Insecure=true")}";
         return remote && problem is null ? key : null;
