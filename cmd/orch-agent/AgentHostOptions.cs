@@ -26,6 +26,27 @@ public sealed class AgentHostOptions
 
     /// <summary>How often the agent heartbeats (hh:mm:ss); a coordinator counts it as lost after three missed heartbeats and runs its tasks elsewhere.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// File holding the cluster key (base64 or hex of at least 32 random bytes) that signs and
+    /// checks every bus message; else the <c>ORCH_CLUSTER_KEY</c> environment variable holds the
+    /// key text. A shared backend needs one unless <see cref="Insecure"/>.
+    /// </summary>
+    public string? ClusterKeyFile { get; set; }
+
+    /// <summary>Serve a shared backend without a cluster key: any task on the broker runs, whoever put it there.</summary>
+    public bool Insecure { get; set; }
+
+    /// <summary>The cluster key, when one is set and valid; null for the embedded backend or an insecure agent.</summary>
+    public Orch.Coordination.Signing.ClusterKey? LoadClusterKey(out string? problem)
+    {
+        problem = null;
+        var remote = !Orch.Hosting.BackendAddress.IsEmbedded(Backend);
+        var loadProblem = Orch.Hosting.ClusterKeys.TryLoad(ClusterKeyFile, out var key);
+        if (loadProblem is not null) problem = string.IsNullOrWhiteSpace(ClusterKeyFile) ? loadProblem : $"Agent:ClusterKeyFile: {loadProblem}";
+        else if (remote && Insecure && key is not null) problem = $"Agent:Insecure: {Orch.Hosting.ClusterKeys.Contradiction("Agent:Insecure=true")}";
+        else if (remote && !Insecure && key is null) problem = $"Agent:ClusterKeyFile: {Orch.Hosting.ClusterKeys.Missing("Agent:ClusterKeyFile", "Agent:Insecure=true")}";
+        return remote && problem is null ? key : null;
+    }
 
     /// <summary>Every problem with these settings, each naming the setting and what to do.</summary>
     public IReadOnlyList<string> Validate()
@@ -36,6 +57,11 @@ public sealed class AgentHostOptions
         if (HeartbeatInterval < TimeSpan.FromMilliseconds(100) || HeartbeatInterval > TimeSpan.FromMinutes(5))
             problems.Add($"Agent:HeartbeatInterval is {HeartbeatInterval}; use a time from 00:00:00.1 to 00:05:00");
         if (string.IsNullOrWhiteSpace(WorkDirectory)) problems.Add("Agent:WorkDirectory is empty; set a directory for run records");
+        if (Orch.Hosting.BackendAddress.Problem(Backend) is null)
+        {
+            LoadClusterKey(out var keyProblem);
+            if (keyProblem is not null) problems.Add(keyProblem);
+        }
         return problems;
     }
 }

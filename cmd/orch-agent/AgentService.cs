@@ -6,13 +6,18 @@ using Orch.Agents;
 using Orch.Coordination;
 using Orch.Coordination.Embedded;
 using Orch.Coordination.Resilience;
+using Orch.Coordination.Signing;
 using Orch.Hosting;
 using Orch.Protocol;
 
 namespace Orch.AgentHost;
 
 /// <summary>Runs one <see cref="AgentWorker"/> for the life of the host; SIGTERM stops it gracefully.</summary>
-public sealed class AgentService(IOptions<AgentHostOptions> options, ILogger<AgentWorker> logger, IHostApplicationLifetime lifetime) : BackgroundService
+public sealed class AgentService(
+    IOptions<AgentHostOptions> options,
+    ILogger<AgentWorker> logger,
+    ILogger<SignedMessageBus> signingLogger,
+    IHostApplicationLifetime lifetime) : BackgroundService
 {
     /// <summary>Exit code when the backend cannot be reached (the infrastructure family, as for orch).</summary>
     public const int BackendUnavailable = 30;
@@ -25,8 +30,7 @@ public sealed class AgentService(IOptions<AgentHostOptions> options, ILogger<Age
         {
             backend = BackendAddress.IsEmbedded(settings.Backend)
                 ? new EmbeddedBackend(Path.GetFullPath(settings.WorkDirectory))
-                // An outage of a shared backend pauses the agent (no work taken) until it is back.
-                : new PatientBackend(await BackendAddress.ConnectAsync(settings.Backend), Timeout.InfiniteTimeSpan, message => logger.LogWarning("{Message}", message));
+                : await BackendAddress.ConnectAsync(settings.Backend);
         }
         catch (BackendUnavailableException ex)
         {
@@ -35,6 +39,20 @@ public sealed class AgentService(IOptions<AgentHostOptions> options, ILogger<Age
             lifetime.StopApplication();
             return;
         }
+        // Checked before the host started; loaded again here for the backend.
+        var key = settings.LoadClusterKey(out var _);
+        if (key is not null)
+        {
+            backend = backend.WithSigning(key, signingLogger);
+            logger.LogInformation("Bus messages are signed and checked with {ClusterKey}", key);
+        }
+        else if (!BackendAddress.IsEmbedded(settings.Backend))
+        {
+            logger.LogWarning("INSECURE: Agent:Insecure=true, so tasks on the {Backend} backend are not authenticated: anyone who can write to it can run commands as this agent's user", backend.Name);
+        }
+        // An outage of a shared backend pauses the agent (no work taken) until it is back.
+        if (!BackendAddress.IsEmbedded(settings.Backend))
+            backend = new PatientBackend(backend, Timeout.InfiniteTimeSpan, message => logger.LogWarning("{Message}", message));
         await using var _ = backend;
         var agent = new AgentOptions
         {

@@ -7,7 +7,7 @@ namespace Orch.Cli;
 public static class ExitCodes
 {
     public const int Success = 0;
-    /// <summary>The command line is wrong (unknown option, missing argument).</summary>
+    /// <summary>The command line is wrong (unknown option, missing argument, a shared backend without a usable cluster key).</summary>
     public const int Usage = 2;
 
     // 10-19: the pipeline file

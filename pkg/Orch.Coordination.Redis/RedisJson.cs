@@ -1,43 +1,13 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using Orch.Protocol;
 
 namespace Orch.Coordination.Redis;
 
 /// <summary>
-/// The JSON used for everything the Redis adapters store. Values typed <see cref="object"/>
-/// (action inputs, task outputs) come back as plain values: strings, <see cref="long"/> for
-/// integers, <see cref="double"/> for other numbers, booleans, <see cref="List{T}"/> of values
-/// and <see cref="Dictionary{TKey, TValue}"/> keyed by string, never <see cref="JsonElement"/>.
-/// Identifiers are written as bare strings.
+/// The JSON used for everything the Redis adapters store: the protocol's own
+/// (<see cref="MessageJson"/>), so values typed <see cref="object"/> come back as plain values
+/// and identifiers are bare strings.
 /// </summary>
 public static class RedisJson
 {
-    public static JsonSerializerOptions Options { get; } = CreateOptions();
-
-    private static JsonSerializerOptions CreateOptions()
-    {
-        var options = new JsonSerializerOptions(JsonSerializerDefaults.General)
-        {
-            AllowOutOfOrderMetadataProperties = true,
-            Converters =
-            {
-                new PlainValueConverter(),
-                new JsonStringEnumConverter(),
-                new IdConverter<RunId>(v => new RunId(v), id => id.Value),
-                new IdConverter<AgentId>(v => new AgentId(v), id => id.Value),
-                new IdConverter<AttemptId>(v => new AttemptId(v), id => id.Value),
-            },
-        };
-        options.MakeReadOnly(populateMissingResolver: true);
-        return options;
-    }
-
-    private sealed class IdConverter<T>(Func<string, T> create, Func<T, string> text) : JsonConverter<T>
-    {
-        public override T Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-            create(reader.GetString() ?? throw new JsonException($"{typeof(T).Name} must be a string"));
-
-        public override void Write(Utf8JsonWriter writer, T value, JsonSerializerOptions options) => writer.WriteStringValue(text(value));
-    }
+    public static System.Text.Json.JsonSerializerOptions Options => MessageJson.Options;
 }

@@ -9,7 +9,8 @@ namespace Orch.Coordination.Redis;
 /// is a Redis consumer group on it, and every subscription is a consumer of its own (a unique
 /// name), so within a group each entry goes to one subscription and every group sees every entry.
 /// Messages are stored as System.Text.Json (<see cref="RedisJson.Options"/>), so a message type
-/// must round-trip through JSON.
+/// must round-trip through JSON. An entry that does not read as the subscription's type (written
+/// by something else) is acknowledged and skipped rather than failing the read.
 /// </summary>
 /// <remarks>
 /// Delivery is at-least-once. An entry read but not acknowledged stays pending in its group; once
@@ -104,7 +105,12 @@ public sealed class RedisMessageBus : IMessageBus
                     if (Claimed(claimed, out var delivery)) return delivery;
                 }
                 var entries = await database.StreamReadGroupAsync(key, group, consumer, StreamPosition.NewMessages, 1).ConfigureAwait(false);
-                if (entries.Length > 0) return Deliver(entries[0]);
+                if (entries.Length > 0)
+                {
+                    if (Deliver(entries[0]) is { } delivery) return delivery;
+                    pause = MinPollInterval;
+                    continue; // an unreadable entry was dropped: look for the next at once
+                }
                 await Task.Delay(pause, cancellationToken).ConfigureAwait(false);
                 pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, MaxPollInterval.Ticks));
             }
@@ -112,15 +118,21 @@ public sealed class RedisMessageBus : IMessageBus
 
         public bool TryRead(out Delivery<T> delivery)
         {
-            if (ClaimDue() && Claimed(database.StreamAutoClaim(key, group, consumer, _claimIdleMs, ClaimCursor(), 1), out delivery)) return true;
-            var entries = database.StreamReadGroup(key, group, consumer, StreamPosition.NewMessages, 1);
-            if (entries.Length > 0)
+            while (true)
             {
-                delivery = Deliver(entries[0]);
-                return true;
+                if (ClaimDue() && Claimed(database.StreamAutoClaim(key, group, consumer, _claimIdleMs, ClaimCursor(), 1), out delivery)) return true;
+                var entries = database.StreamReadGroup(key, group, consumer, StreamPosition.NewMessages, 1);
+                if (entries.Length == 0)
+                {
+                    delivery = default;
+                    return false;
+                }
+                if (Deliver(entries[0]) is { } read)
+                {
+                    delivery = read;
+                    return true;
+                }
             }
-            delivery = default;
-            return false;
         }
 
         public async ValueTask DisposeAsync()
@@ -173,17 +185,40 @@ public sealed class RedisMessageBus : IMessageBus
                 delivery = default;
                 return false;
             }
-            delivery = Deliver(entry);
+            if (Deliver(entry) is not { } read)
+            {
+                delivery = default; // dropped; the next claim is due at once
+                return false;
+            }
+            delivery = read;
             return true;
         }
 
-        private Delivery<T> Deliver(StreamEntry entry)
+        /// <summary>
+        /// The entry as a delivery; null when it does not hold a <typeparamref name="T"/> (no message
+        /// field, not JSON of that shape), in which case it is acknowledged at once: redelivering it
+        /// could never succeed, and it must not stop the subscription.
+        /// </summary>
+        private Delivery<T>? Deliver(StreamEntry entry)
         {
             var json = entry[Field];
-            if (json.IsNull) throw new InvalidDataException($"stream entry {entry.Id} of {key} has no '{Field}' field");
-            var message = JsonSerializer.Deserialize<T>((byte[])json!, RedisJson.Options)
-                ?? throw new InvalidDataException($"stream entry {entry.Id} of {key} holds null");
+            T? message = null;
+            if (!json.IsNull)
+            {
+                try
+                {
+                    message = JsonSerializer.Deserialize<T>((byte[])json!, RedisJson.Options);
+                }
+                catch (JsonException)
+                {
+                }
+            }
             var id = entry.Id;
+            if (message is null)
+            {
+                database.StreamAcknowledge(key, group, id);
+                return null;
+            }
             return new Delivery<T>(message, async () => await database.StreamAcknowledgeAsync(key, group, id).ConfigureAwait(false));
         }
     }

@@ -1,6 +1,8 @@
+using Microsoft.Extensions.Logging;
 using Orch.Coordination;
 using Orch.Coordination.Redis;
 using Orch.Coordination.Resilience;
+using Orch.Coordination.Signing;
 
 namespace Orch.Hosting;
 
@@ -29,11 +31,23 @@ public sealed class RemoteRuntime(ICoordinationBackend backend, string address, 
     public ValueTask DisposeAsync() => backend.DisposeAsync();
 
     /// <summary>
-    /// Connects to a backend address (<c>redis://HOST:PORT</c>). Once connected, an outage makes the
-    /// run wait, reporting through <paramref name="warn"/>, for up to <paramref name="backendWait"/>.
+    /// Connects to a backend address (<c>redis://HOST:PORT</c>). With a <paramref name="key"/> every
+    /// bus message is signed and checked with it (see <see cref="SignedMessageBus"/>); without one
+    /// messages travel unauthenticated, which only agents started as insecure accept. Once
+    /// connected, an outage makes the run wait, reporting through <paramref name="warn"/>, for up
+    /// to <paramref name="backendWait"/>.
     /// </summary>
-    public static async Task<RemoteRuntime> ConnectAsync(string address, TimeSpan agentWait, TimeSpan backendWait, Action<string> warn) =>
-        new(new PatientBackend(await BackendAddress.ConnectAsync(address).ConfigureAwait(false), backendWait, warn), address, agentWait);
+    /// <param name="address">The backend address.</param>
+    /// <param name="agentWait">How long to wait for a live agent.</param>
+    /// <param name="backendWait">How long one outage of the backend may last.</param>
+    /// <param name="warn">Hears about outages and recoveries.</param>
+    /// <param name="key">The cluster key; null for no signing.</param>
+    /// <param name="logger">Hears about messages that were rejected as unverifiable.</param>
+    public static async Task<RemoteRuntime> ConnectAsync(string address, TimeSpan agentWait, TimeSpan backendWait, Action<string> warn, ClusterKey? key, ILogger? logger = null)
+    {
+        var backend = await BackendAddress.ConnectAsync(address).ConfigureAwait(false);
+        return new(new PatientBackend(key is null ? backend : backend.WithSigning(key, logger), backendWait, warn), address, agentWait);
+    }
 }
 
 /// <summary>Backend addresses as users write them.</summary>

@@ -27,6 +27,10 @@ public sealed record RunRequest
     public TimeSpan AgentWait { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>How long a run waits for a remote backend that became unreachable before it gives up (exit 31).</summary>
     public TimeSpan BackendWait { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>Signs and checks every bus message of a remote backend; required there unless <see cref="Insecure"/>.</summary>
+    public Orch.Coordination.Signing.ClusterKey? ClusterKey { get; init; }
+    /// <summary>Lets a run over a remote backend go without a cluster key (messages unauthenticated).</summary>
+    public bool Insecure { get; init; }
 }
 
 /// <summary>How a run request ended before or after running.</summary>
@@ -53,7 +57,9 @@ public sealed record BackendLost(string Message, RunId RunId) : RunOutcome;
 /// Loads, checks and runs a pipeline on the embedded default. The CLI's <c>run</c> command is a
 /// thin shell over this.
 /// </summary>
-public sealed class RunService(TimeProvider? time = null)
+/// <param name="time">The clock; the system clock unless given.</param>
+/// <param name="logger">Hears about bus messages rejected as unverifiable (remote backends).</param>
+public sealed class RunService(TimeProvider? time = null, Microsoft.Extensions.Logging.ILogger? logger = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
@@ -80,12 +86,14 @@ public sealed class RunService(TimeProvider? time = null)
         var pipeline = load.Pipeline!;
 
         var stateDirectory = Path.GetFullPath(request.StateDirectory ?? ".orch", request.WorkingDirectory);
+        if (!BackendAddress.IsEmbedded(request.Backend) && request.ClusterKey is null && !request.Insecure)
+            return new BackendFailed(ClusterKeys.Missing("a cluster key", "insecure"));
         IRunRuntime runtime;
         try
         {
             runtime = BackendAddress.IsEmbedded(request.Backend)
                 ? new EmbeddedRuntime(stateDirectory, request.MaxParallel ?? Environment.ProcessorCount, _time)
-                : await RemoteRuntime.ConnectAsync(request.Backend!, request.AgentWait, request.BackendWait, (observer ?? NullRunObserver.Instance).Warning).ConfigureAwait(false);
+                : await RemoteRuntime.ConnectAsync(request.Backend!, request.AgentWait, request.BackendWait, (observer ?? NullRunObserver.Instance).Warning, request.ClusterKey, logger).ConfigureAwait(false);
         }
         catch (BackendUnavailableException ex)
         {

@@ -15,20 +15,24 @@ public sealed class AgentFaultTests : IAsyncLifetime
 {
     private RedisServer? _redis;
     private readonly List<AgentProcess> _agents = [];
+    private readonly TempDir _keys = new();
+    private string KeyFile => _keys["cluster.key"];
 
     private string Backend => $"redis://127.0.0.1:{_redis!.Port}";
 
     public async ValueTask InitializeAsync()
     {
         _redis = await RedisServer.StartAsync(appendOnly: true);
+        ClusterKeyFiles.Write(KeyFile);
         foreach (var id in new[] { "agent-a", "agent-b", "agent-c" })
-            _agents.Add(AgentProcess.Start(Backend, id, slots: 2, "--Agent:HeartbeatInterval=00:00:00.5"));
+            _agents.Add(AgentProcess.StartServing(Backend, id, KeyFile, slots: 2, "--Agent:HeartbeatInterval=00:00:00.5"));
     }
 
     public async ValueTask DisposeAsync()
     {
         foreach (var agent in _agents) await agent.DisposeAsync();
         if (_redis is not null) await _redis.DisposeAsync();
+        _keys.Dispose();
     }
 
     // Six slow squares, each leaving a mark named after its instance and attempt that holds the
@@ -66,7 +70,7 @@ public sealed class AgentFaultTests : IAsyncLifetime
         using var dir = new TempDir();
         dir.Write("squares.yml", Squares);
         var marks = Directory.CreateDirectory(Path.Combine(dir.Path, "marks")).FullName;
-        using var run = OrchCli.Start(dir.Path, "run", "squares.yml", "--backend", Backend, "--json", "-p", $"marks={marks}", "--timeout", "90s");
+        using var run = OrchCli.Start(dir.Path, "run", "squares.yml", "--backend", Backend, "--cluster-key-file", KeyFile, "--json", "-p", $"marks={marks}", "--timeout", "90s");
 
         var victim = await AgentRunningAMarkAsync(marks, run);
         var victimPid = victim.Pid;
@@ -94,7 +98,7 @@ public sealed class AgentFaultTests : IAsyncLifetime
         // Every square holds the one printer: the others wait for whoever has it.
         dir.Write("squares.yml", Squares.Replace("    for_each: [0, 1, 2, 3, 4, 5]\n", "    for_each: [0, 1, 2]\n    locks: [printer]\n", StringComparison.Ordinal));
         var marks = Directory.CreateDirectory(Path.Combine(dir.Path, "marks")).FullName;
-        using var run = OrchCli.Start(dir.Path, "run", "squares.yml", "--backend", Backend, "--json", "-p", $"marks={marks}", "-p", "seconds=2", "--timeout", "90s");
+        using var run = OrchCli.Start(dir.Path, "run", "squares.yml", "--backend", Backend, "--cluster-key-file", KeyFile, "--json", "-p", $"marks={marks}", "-p", "seconds=2", "--timeout", "90s");
 
         var holder = await AgentRunningAMarkAsync(marks, run);
         await holder.KillHardAsync();
@@ -106,6 +110,7 @@ public sealed class AgentFaultTests : IAsyncLifetime
         Assert.Equal("5", tasks["total"].GetProperty("outputs").GetProperty("sum").ToString());
         Assert.True(tasks["square"].GetProperty("lost").GetInt32() >= 1, result.Stdout);
         var locks = await OrchCli.RunAsync(dir.Path, "locks", "--backend", Backend, "--json");
+        Assert.True(locks.ExitCode == 0, locks.ToString());
         using var table = JsonDocument.Parse(locks.Stdout);
         var printer = Assert.Single(table.RootElement.EnumerateArray(), l => l.GetProperty("resource").GetString() == "printer");
         Assert.Equal(0, printer.GetProperty("holders").GetArrayLength());
@@ -117,7 +122,7 @@ public sealed class AgentFaultTests : IAsyncLifetime
         using var dir = new TempDir();
         dir.Write("squares.yml", Squares);
         var marks = Directory.CreateDirectory(Path.Combine(dir.Path, "marks")).FullName;
-        using var run = OrchCli.Start(dir.Path, "run", "squares.yml", "--backend", Backend, "--json", "-p", $"marks={marks}", "-p", "seconds=2", "--timeout", "90s");
+        using var run = OrchCli.Start(dir.Path, "run", "squares.yml", "--backend", Backend, "--cluster-key-file", KeyFile, "--json", "-p", $"marks={marks}", "-p", "seconds=2", "--timeout", "90s");
 
         await AgentRunningAMarkAsync(marks, run);
         await _redis!.CrashAndRestartAsync(TimeSpan.FromSeconds(3));
@@ -128,7 +133,7 @@ public sealed class AgentFaultTests : IAsyncLifetime
         var tasks = json.RootElement.GetProperty("tasks").EnumerateArray().ToDictionary(t => t.GetProperty("id").GetString()!);
         Assert.Equal("55", tasks["total"].GetProperty("outputs").GetProperty("sum").ToString());
         Assert.Equal(6, tasks["square"].GetProperty("succeeded").GetInt32());
-        Assert.All(_agents, a => Assert.False(a.HasExited, $"{a.Id} stopped:\n{a.Log}"));
+        Assert.All(_agents, a => Assert.False(a.HasExited, $"{a.Id} stopped:\n{a.Output}"));
     }
 
     [Fact]
@@ -136,9 +141,9 @@ public sealed class AgentFaultTests : IAsyncLifetime
     {
         using var dir = new TempDir();
 
-        var philosophers = await OrchCli.RunAsync(dir.Path, TimeSpan.FromSeconds(120), "run", Repo.Pipeline("philosophers.yml"), "--backend", Backend, "--json",
+        var philosophers = await OrchCli.RunAsync(dir.Path, TimeSpan.FromSeconds(120), "run", Repo.Pipeline("philosophers.yml"), "--backend", Backend, "--cluster-key-file", KeyFile, "--json",
             "-p", "meals=6", "-p", "eat_ms=5", "-p", $"table={Path.Combine(dir.Path, "table")}");
-        var bank = await OrchCli.RunAsync(dir.Path, TimeSpan.FromSeconds(120), "run", Repo.Pipeline("bank.yml"), "--backend", Backend, "--json",
+        var bank = await OrchCli.RunAsync(dir.Path, TimeSpan.FromSeconds(120), "run", Repo.Pipeline("bank.yml"), "--backend", Backend, "--cluster-key-file", KeyFile, "--json",
             "-p", $"vault={Path.Combine(dir.Path, "vault")}", "-p", "transfers=60");
 
         Assert.True(philosophers.ExitCode == 0, philosophers + Logs());
@@ -174,5 +179,5 @@ public sealed class AgentFaultTests : IAsyncLifetime
         return null!;
     }
 
-    private string Logs() => string.Concat(_agents.Select(a => $"\n--- {a.Id} ---\n{a.Log}"));
+    private string Logs() => string.Concat(_agents.Select(a => $"\n--- {a.Id} ---\n{a.Output}"));
 }

@@ -13,12 +13,15 @@ public sealed class DistributedRunTests : IAsyncLifetime
 {
     private RedisServer? _redis;
     private readonly List<Process> _agents = [];
+    private readonly TempDir _keys = new();
+    private string KeyFile => _keys["cluster.key"];
 
     private string Backend => $"redis://127.0.0.1:{_redis!.Port}";
 
     public async ValueTask InitializeAsync()
     {
         _redis = await RedisServer.StartAsync();
+        ClusterKeyFiles.Write(KeyFile);
         foreach (var id in new[] { "agent-a", "agent-b" }) _agents.Add(StartAgent(id));
     }
 
@@ -31,6 +34,7 @@ public sealed class DistributedRunTests : IAsyncLifetime
             agent.Dispose();
         }
         if (_redis is not null) await _redis.DisposeAsync();
+        _keys.Dispose();
     }
 
     [Fact]
@@ -38,7 +42,7 @@ public sealed class DistributedRunTests : IAsyncLifetime
     {
         using var dir = new TempDir();
 
-        var result = await OrchCli.RunAsync(dir.Path, "run", Repo.Pipeline("wordcount.yml"), "--backend", Backend, "--json",
+        var result = await OrchCli.RunAsync(dir.Path, "run", Repo.Pipeline("wordcount.yml"), "--backend", Backend, "--cluster-key-file", KeyFile, "--json",
             "-p", $"input={Repo.Corpus}", "-p", "output=out.json", "-p", "counts=counts.tsv");
 
         Assert.True(result.ExitCode == 0, result.ToString());
@@ -54,7 +58,7 @@ public sealed class DistributedRunTests : IAsyncLifetime
     {
         using var dir = new TempDir();
 
-        var result = await OrchCli.RunAsync(dir.Path, "run", Repo.Pipeline("bank.yml"), "--backend", Backend,
+        var result = await OrchCli.RunAsync(dir.Path, "run", Repo.Pipeline("bank.yml"), "--backend", Backend, "--cluster-key-file", KeyFile,
             "-p", $"vault={Path.Combine(dir.Path, "vault")}", "-p", "transfers=40");
 
         Assert.True(result.ExitCode == 0, result.ToString());
@@ -83,7 +87,7 @@ public sealed class DistributedRunTests : IAsyncLifetime
     public async Task Locks_AfterABankRun_ShowsTheAccountsAndNobodyHoldingThem()
     {
         using var dir = new TempDir();
-        var run = await OrchCli.RunAsync(dir.Path, "run", Repo.Pipeline("bank.yml"), "--backend", Backend,
+        var run = await OrchCli.RunAsync(dir.Path, "run", Repo.Pipeline("bank.yml"), "--backend", Backend, "--cluster-key-file", KeyFile,
             "-p", $"vault={Path.Combine(dir.Path, "vault")}", "-p", "transfers=12");
         Assert.True(run.ExitCode == 0, run.ToString());
 
@@ -112,7 +116,7 @@ public sealed class DistributedRunTests : IAsyncLifetime
     {
         using var dir = new TempDir();
 
-        var result = await OrchCli.RunAsync(dir.Path, "run", Repo.Pipeline("wordcount.yml"), "--backend", "redis://127.0.0.1:1");
+        var result = await OrchCli.RunAsync(dir.Path, "run", Repo.Pipeline("wordcount.yml"), "--backend", "redis://127.0.0.1:1", "--cluster-key-file", KeyFile);
 
         Assert.True(result.ExitCode == 30, result.ToString());
         Assert.Contains("127.0.0.1:1", result.Stderr, StringComparison.Ordinal);
@@ -128,7 +132,8 @@ public sealed class DistributedRunTests : IAsyncLifetime
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        foreach (var a in new[] { dll, $"--Agent:Backend={Backend}", "--Agent:Slots=2", $"--Agent:Id={id}" }) info.ArgumentList.Add(a);
+        foreach (var a in new[] { dll, $"--Agent:Backend={Backend}", "--Agent:Slots=2", $"--Agent:Id={id}", $"--Agent:ClusterKeyFile={KeyFile}" }) info.ArgumentList.Add(a);
+        info.Environment.Remove("ORCH_CLUSTER_KEY");
         var process = Process.Start(info) ?? throw new InvalidOperationException("could not start orch-agent");
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };

@@ -45,6 +45,16 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
         [CommandOption("--backend-wait <DURATION>")]
         [Description("How long to wait for a remote backend that becomes unreachable mid-run (default 5m); then exit 31.")]
         public string? BackendWait { get; init; }
+        [CommandOption("--cluster-key-file <PATH>")]
+        [Description("With a shared --backend: the file holding the cluster key that signs tasks (the agents' key). Default: the key text in $ORCH_CLUSTER_KEY.")]
+        public string? ClusterKeyFile { get; init; }
+
+        [CommandOption("--insecure")]
+        [Description("With a shared --backend: run without a cluster key; only agents started with Agent:Insecure=true take the tasks.")]
+        public bool Insecure { get; init; }
+
+        /// <summary>The key <see cref="Validate"/> loaded; null on the embedded default and with --insecure.</summary>
+        internal Orch.Coordination.Signing.ClusterKey? ClusterKey { get; private set; }
 
         [CommandOption("--plain")]
         [Description("Plain timestamped progress lines even on a terminal (the default without one).")]
@@ -57,10 +67,23 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
                 if (p.IndexOf('=', StringComparison.Ordinal) <= 0) return ValidationResult.Error($"-p expects KEY=VALUE, got '{p}'");
             }
             if (BackendAddress.Problem(Backend) is { } backendProblem) return ValidationResult.Error(backendProblem);
+            if (ClusterKeyProblem() is { } keyProblem) return ValidationResult.Error(keyProblem);
             if (MaxParallel is < 1) return ValidationResult.Error("--max-parallel must be 1 or more");
             if (Timeout is not null && !Duration.TryParse(Timeout, out _)) return ValidationResult.Error($"--timeout: '{Timeout}' is not a duration (use e.g. 500ms, 30s, 5m, 1h30m)");
             if (BackendWait is not null && !Duration.TryParse(BackendWait, out _)) return ValidationResult.Error($"--backend-wait: '{BackendWait}' is not a duration (use e.g. 30s, 5m)");
             return ValidationResult.Success();
+        }
+
+        private string? ClusterKeyProblem()
+        {
+            var remote = !BackendAddress.IsEmbedded(Backend);
+            // On the embedded default a key file is still checked (it was asked for), the variable is not.
+            if (!remote) return ClusterKeyFile is null ? null : ClusterKeys.TryLoad(ClusterKeyFile, null, out _) is { } p ? $"--cluster-key-file: {p}" : null;
+            if (ClusterKeys.TryLoad(ClusterKeyFile, out var key) is { } problem) return ClusterKeyFile is null ? problem : $"--cluster-key-file: {problem}";
+            if (Insecure && key is not null) return ClusterKeys.Contradiction("--insecure");
+            if (!Insecure && key is null) return ClusterKeys.Missing("--cluster-key-file PATH", "--insecure");
+            ClusterKey = key;
+            return null;
         }
     }
 
@@ -74,8 +97,12 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
             Backend = settings.Backend,
             MaxParallel = settings.MaxParallel,
             Timeout = settings.Timeout is null ? null : Duration.TryParse(settings.Timeout, out var t) ? t : null,
+            ClusterKey = settings.ClusterKey,
+            Insecure = settings.Insecure,
         };
         if (settings.BackendWait is not null && Duration.TryParse(settings.BackendWait, out var wait)) request = request with { BackendWait = wait };
+        if (settings.Insecure && !BackendAddress.IsEmbedded(settings.Backend))
+            Console.Error.WriteLine("orch: warning: --insecure: tasks go to the agents unsigned, so anyone who can write to the backend can run commands on them");
 
         var human = settings.Json ? Console.Error : Console.Out;
         // Warnings (e.g. unquoted values in scripts) don't stop a run, but they are shown first.
@@ -89,12 +116,12 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
         RunOutcome outcome;
         if (live)
         {
-            outcome = await LiveProgressObserver.ShowAsync(progress, tracker, token => new RunService().RunAsync(load, request, observer, progress, token), cancellationToken);
+            outcome = await LiveProgressObserver.ShowAsync(progress, tracker, token => new RunService(null, StderrLogger.Instance).RunAsync(load, request, observer, progress, token), cancellationToken);
         }
         else
         {
             using var ticker = ((PlainProgressObserver)observer).StartTicker();
-            outcome = await new RunService().RunAsync(load, request, observer, progress, cancellationToken);
+            outcome = await new RunService(null, StderrLogger.Instance).RunAsync(load, request, observer, progress, cancellationToken);
         }
 
         switch (outcome)

@@ -1,27 +1,31 @@
 using System.Diagnostics;
+using System.Security.Cryptography;
 using System.Text;
 
 namespace Orch.Cli.Tests.Infrastructure;
 
-/// <summary>A real <c>orch-agent</c> process serving a backend, with its log kept for failure messages.</summary>
+/// <summary>Cluster key files for tests: fresh random keys, base64 as the README says to make them.</summary>
+public static class ClusterKeyFiles
+{
+    /// <summary>Writes a new random key to <paramref name="path"/> and returns its text.</summary>
+    public static string Write(string path)
+    {
+        var text = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        File.WriteAllText(path, text + "\n");
+        return text;
+    }
+}
+
+/// <summary>
+/// An <c>orch-agent</c> child process with its output kept, for tests that read what it logged.
+/// Started without an inherited <c>ORCH_CLUSTER_KEY</c>, so only the arguments decide its key.
+/// </summary>
 public sealed class AgentProcess : IAsyncDisposable
 {
     private readonly Process _process;
-    private readonly StringBuilder _log = new();
+    private readonly StringBuilder _output = new();
 
-    private AgentProcess(Process process) => _process = process;
-
-    public string Id { get; private init; } = "";
-    public int Pid => _process.Id;
-    public bool HasExited => _process.HasExited;
-
-    public string Log
-    {
-        get { lock (_log) return _log.ToString(); }
-    }
-
-    /// <summary>Starts an agent; <paramref name="settings"/> are extra <c>--Agent:Name=value</c> arguments.</summary>
-    public static AgentProcess Start(string backend, string id, int slots = 2, params string[] settings)
+    private AgentProcess(IEnumerable<string> settings, IReadOnlyDictionary<string, string>? environment)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "orch-agent.dll");
         var info = new ProcessStartInfo(Environment.ProcessPath is { } host && Path.GetFileNameWithoutExtension(host) == "dotnet" ? host : "dotnet")
@@ -29,16 +33,43 @@ public sealed class AgentProcess : IAsyncDisposable
             UseShellExecute = false,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            StandardOutputEncoding = Encoding.UTF8,
+            StandardErrorEncoding = Encoding.UTF8,
         };
-        foreach (var a in new[] { dll, $"--Agent:Backend={backend}", $"--Agent:Slots={slots}", $"--Agent:Id={id}" }.Concat(settings)) info.ArgumentList.Add(a);
-        var process = Process.Start(info) ?? throw new InvalidOperationException("could not start orch-agent");
-        var agent = new AgentProcess(process) { Id = id };
-        process.OutputDataReceived += (_, e) => agent.Append(e.Data);
-        process.ErrorDataReceived += (_, e) => agent.Append(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return agent;
+        info.ArgumentList.Add(dll);
+        foreach (var setting in settings) info.ArgumentList.Add(setting);
+        info.Environment.Remove("ORCH_CLUSTER_KEY");
+        info.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
+        _process = Process.Start(info) ?? throw new InvalidOperationException("could not start orch-agent");
+        _process.OutputDataReceived += (_, e) => Append(e.Data);
+        _process.ErrorDataReceived += (_, e) => Append(e.Data);
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
     }
+
+    /// <summary>Starts orch-agent with <c>--Agent:...</c> settings.</summary>
+    public static AgentProcess Start(params string[] settings) => new(settings, null);
+
+    /// <summary>Starts orch-agent with <c>--Agent:...</c> settings and extra environment variables.</summary>
+    public static AgentProcess Start(IReadOnlyDictionary<string, string> environment, params string[] settings) => new(settings, environment);
+
+    /// <summary>Everything it wrote so far, stdout and stderr interleaved.</summary>
+    public string Output
+    {
+        get { lock (_output) return _output.ToString(); }
+    }
+
+    public bool HasExited => _process.HasExited;
+
+    public int Pid => _process.Id;
+
+    /// <summary>The <c>--Agent:Id</c> it was started with, when started by <see cref="StartServing"/>.</summary>
+    public string Id { get; private init; } = "";
+
+    /// <summary>Starts an agent serving <paramref name="backend"/> with a cluster key file; <paramref name="settings"/> are extra <c>--Agent:Name=value</c> arguments.</summary>
+    public static AgentProcess StartServing(string backend, string id, string keyFile, int slots = 2, params string[] settings) =>
+        new([$"--Agent:Backend={backend}", $"--Agent:Slots={slots}", $"--Agent:Id={id}", $"--Agent:ClusterKeyFile={keyFile}", .. settings], null) { Id = id };
 
     /// <summary>SIGKILL: the agent gets no chance to hand anything back.</summary>
     public async Task KillHardAsync()
@@ -47,10 +78,37 @@ public sealed class AgentProcess : IAsyncDisposable
         await _process.WaitForExitAsync();
     }
 
+    /// <summary>Waits until the output contains <paramref name="text"/>; fails the test (with the output) after <paramref name="timeout"/>.</summary>
+    public async Task WaitForOutputAsync(string text, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!Output.Contains(text, StringComparison.Ordinal))
+        {
+            if (clock.Elapsed > timeout) Assert.Fail($"orch-agent did not log '{text}' within {timeout.TotalSeconds:0.#}s; it logged:\n{Output}");
+            await Task.Delay(50, CancellationToken.None);
+        }
+    }
+
+    /// <summary>Waits for the process to exit by itself and returns its exit code; fails after <paramref name="timeout"/>.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Assert.Fail($"orch-agent did not exit within {timeout.TotalSeconds:0.#}s; it logged:\n{Output}");
+        }
+        _process.WaitForExit();
+        return _process.ExitCode;
+    }
+
     private void Append(string? line)
     {
         if (line is null) return;
-        lock (_log) _log.Append(line).Append('\n');
+        lock (_output) _output.Append(line).Append('\n');
     }
 
     public async ValueTask DisposeAsync()

@@ -37,7 +37,7 @@ public sealed class OrchCli : IDisposable
         };
         foreach (var a in prefix) info.ArgumentList.Add(a);
         foreach (var a in args) info.ArgumentList.Add(a);
-        foreach (var name in new[] { "CI", "COLUMNS", "LINES", "NO_COLOR", "TERM" }) info.Environment.Remove(name);
+        foreach (var name in new[] { "CI", "COLUMNS", "LINES", "NO_COLOR", "TERM", "ORCH_CLUSTER_KEY" }) info.Environment.Remove(name);
         info.Environment["DOTNET_NOLOGO"] = "1";
 
         _process = new Process { StartInfo = info };

@@ -164,6 +164,29 @@ public sealed class RedisMessageBusTests : MessageBusConformance
         Assert.Equal<object?>(["a.txt"], Assert.IsType<List<object?>>(got.Outputs["files"]));
     }
 
+    [Fact]
+    public async Task Read_EntriesThatAreNotMessagesOfTheType_AreAcknowledgedAndSkipped()
+    {
+        var topic = Topic("poison");
+        var stream = $"{Redis.Prefix}:bus:{topic}";
+        await using var subscription = await Bus.SubscribeAsync<Ping>(topic, "g", Ct);
+        await Redis.Database.StreamAddAsync(stream, "m", "not json at all {");
+        await Redis.Database.StreamAddAsync(stream, "other-field", "{}");
+        await Redis.Database.StreamAddAsync(stream, "m", "null");
+        await Bus.PublishAsync(topic, new Ping(1, "after"), Ct);
+        await Redis.Database.StreamAddAsync(stream, "m", "[1,2]");
+        await Bus.PublishAsync(topic, new Ping(2, "last"), Ct);
+
+        var first = await subscription.ReadAsync(Ct).Within();
+        await first.AckAsync();
+        Assert.True(subscription.TryRead(out var second));
+        await second.AckAsync();
+
+        Assert.Equal([new Ping(1, "after"), new Ping(2, "last")], [first.Message, second.Message]);
+        Assert.False(subscription.TryRead(out _));
+        Assert.Equal(0, (await Redis.Database.StreamPendingAsync(stream, "g")).PendingMessageCount);
+    }
+
     private static TaskDispatch Dispatch(string instance, TaskBody body) => new()
     {
         RunId = new RunId("20300101-120000-demo-0001"),

@@ -1,0 +1,194 @@
+using Orch.Cli.Tests.Infrastructure;
+using Orch.Coordination;
+using Orch.Coordination.Redis;
+using Orch.Coordination.Signing;
+using Orch.Coordination.Tests.Redis;
+using Orch.Protocol;
+
+namespace Orch.Cli.Tests;
+
+/// <summary>
+/// Tasks on a shared backend are signed with the cluster key: agents run only what verifies, so
+/// write access to the broker alone cannot run commands. Real redis-server, real orch-agent processes.
+/// </summary>
+public sealed class SigningTests : IAsyncLifetime
+{
+    private const string Rejected = "Rejected an unverifiable message on topic orch.tasks";
+
+    private const string Pipeline = """
+        name: signed
+        tasks:
+          hello:
+            run: echo signed > ran.txt
+        """;
+
+    private RedisServer? _redis;
+    private readonly TempDir _dir = new();
+    private readonly List<AgentProcess> _agents = [];
+
+    private string Backend => $"redis://127.0.0.1:{_redis!.Port}";
+
+    public async ValueTask InitializeAsync() => _redis = await RedisServer.StartAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var agent in _agents) await agent.DisposeAsync();
+        if (_redis is not null) await _redis.DisposeAsync();
+        _dir.Dispose();
+    }
+
+    private AgentProcess StartAgent(string id, params string[] settings) =>
+        Track(AgentProcess.Start([$"--Agent:Backend={Backend}", "--Agent:Slots=1", $"--Agent:Id={id}", .. settings]));
+
+    private AgentProcess Track(AgentProcess agent)
+    {
+        _agents.Add(agent);
+        return agent;
+    }
+
+    [Fact]
+    public async Task Run_AgentWithTheSameKey_Succeeds_AndNeitherLogsTheKey()
+    {
+        var keyFile = _dir["cluster.key"];
+        var keyText = ClusterKeyFiles.Write(keyFile);
+        // The agent takes the key from the environment, the run from the file.
+        var agent = Track(AgentProcess.Start(new Dictionary<string, string> { ["ORCH_CLUSTER_KEY"] = keyText },
+            $"--Agent:Backend={Backend}", "--Agent:Slots=1", "--Agent:Id=agent-signed"));
+        var pipeline = _dir.Write("signed.yml", Pipeline);
+
+        var result = await OrchCli.RunAsync(_dir.Path, "run", pipeline, "--backend", Backend, "--cluster-key-file", keyFile);
+
+        Assert.True(result.ExitCode == 0, result + "\n--- agent ---\n" + agent.Output);
+        Assert.Equal("signed", _dir.Read("ran.txt").Trim());
+        Assert.DoesNotContain(keyText, result.Stdout + result.Stderr + agent.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Rejected", agent.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_AgentWithAnotherKey_RejectsTheTaskAndTheRunTimesOut()
+    {
+        var runKey = _dir["run.key"];
+        ClusterKeyFiles.Write(runKey);
+        var agentKey = _dir["agent.key"];
+        ClusterKeyFiles.Write(agentKey);
+        var agent = StartAgent("agent-stranger", $"--Agent:ClusterKeyFile={agentKey}");
+        var pipeline = _dir.Write("signed.yml", Pipeline);
+
+        var result = await OrchCli.RunAsync(_dir.Path, "run", pipeline, "--backend", Backend, "--cluster-key-file", runKey, "--timeout", "4s");
+
+        Assert.True(result.ExitCode == 124, result + "\n--- agent ---\n" + agent.Output);
+        await agent.WaitForOutputAsync(Rejected, TimeSpan.FromSeconds(10));
+        Assert.Contains("another cluster key", agent.Output, StringComparison.Ordinal);
+        Assert.False(_dir.Exists("ran.txt"), "the agent ran a task it could not verify");
+    }
+
+    [Fact]
+    public async Task ForgedDispatch_WrittenStraightIntoRedis_IsNotRun_WhileASignedOneIs()
+    {
+        var keyFile = _dir["cluster.key"];
+        ClusterKeyFiles.Write(keyFile);
+        var agent = StartAgent("agent-guard", $"--Agent:ClusterKeyFile={keyFile}");
+        await using var broker = await RedisBackend.ConnectAsync(_redis!.ConnectionString);
+        await WaitForAgentAsync(broker, agent);
+        var forgedMarker = _dir["forged-ran"];
+        var signedMarker = _dir["signed-ran"];
+
+        // Someone with write access to Redis but not the key: a well-formed dispatch, unsigned.
+        await broker.Bus.PublishAsync(Topics.Tasks, Dispatch($"echo ran > '{forgedMarker}'"), CancellationToken.None);
+        // The same through the signing bus with the cluster key: this one must run, which shows the agent was listening.
+        await broker.WithSigning(ClusterKey.FromFile(keyFile)).Bus.PublishAsync(Topics.Tasks, Dispatch($"echo ran > '{signedMarker}'"), CancellationToken.None);
+
+        await Processes.WaitForFileAsync(signedMarker, TimeSpan.FromSeconds(20), () => agent.Output);
+        await agent.WaitForOutputAsync(Rejected, TimeSpan.FromSeconds(10));
+        Assert.Contains("not a signed message", agent.Output, StringComparison.Ordinal);
+        Assert.False(File.Exists(forgedMarker), "a task written straight into the broker ran");
+    }
+
+    [Fact]
+    public async Task Agent_OnRedisWithoutKey_Exits2SayingHowToMakeOne()
+    {
+        var agent = Track(AgentProcess.Start("--Agent:Backend=redis://127.0.0.1:1"));
+
+        var exit = await agent.WaitForExitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(exit == 2, agent.Output);
+        Assert.Contains("Agent:ClusterKeyFile", agent.Output, StringComparison.Ordinal);
+        Assert.Contains("ORCH_CLUSTER_KEY", agent.Output, StringComparison.Ordinal);
+        Assert.Contains("head -c 32 /dev/urandom | base64 > cluster.key", agent.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", agent.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Agent_WithAShortKey_Exits2NamingTheFile()
+    {
+        var keyFile = _dir.Write("short.key", Convert.ToBase64String(new byte[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 }));
+        var agent = Track(AgentProcess.Start("--Agent:Backend=redis://127.0.0.1:1", $"--Agent:ClusterKeyFile={keyFile}"));
+
+        var exit = await agent.WaitForExitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(exit == 2, agent.Output);
+        Assert.Contains("short.key", agent.Output, StringComparison.Ordinal);
+        Assert.Contains("has 16 bytes", agent.Output, StringComparison.Ordinal);
+        Assert.Single(agent.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public async Task Insecure_AgentAndRunWithoutKey_RunWithLoudWarnings()
+    {
+        var agent = StartAgent("agent-insecure", "--Agent:Insecure=true");
+        var pipeline = _dir.Write("signed.yml", Pipeline);
+
+        var result = await OrchCli.RunAsync(_dir.Path, "run", pipeline, "--backend", Backend, "--insecure");
+
+        Assert.True(result.ExitCode == 0, result + "\n--- agent ---\n" + agent.Output);
+        Assert.Contains("warning: --insecure", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("INSECURE", agent.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_OnRedisWithoutKey_IsAUsageErrorSayingHowToMakeOne()
+    {
+        var result = await OrchCli.RunAsync(_dir.Path, "run", Repo.Pipeline("wordcount.yml"), "--backend", "redis://127.0.0.1:1");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("--cluster-key-file", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("head -c 32 /dev/urandom | base64 > cluster.key", result.Stderr, StringComparison.Ordinal);
+        Assert.False(_dir.Exists(".orch/runs"), "no run may start without a key");
+    }
+
+    [Fact]
+    public async Task Run_WithAKeyAndInsecure_IsAUsageError()
+    {
+        var keyFile = _dir["cluster.key"];
+        ClusterKeyFiles.Write(keyFile);
+
+        var result = await OrchCli.RunAsync(_dir.Path, "run", Repo.Pipeline("wordcount.yml"), "--backend", "redis://127.0.0.1:1", "--cluster-key-file", keyFile, "--insecure");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("--insecure", result.Stderr, StringComparison.Ordinal);
+    }
+
+    /// <summary>Waits until the agent is listed, which it is only once it listens for tasks.</summary>
+    private static async Task WaitForAgentAsync(ICoordinationBackend backend, AgentProcess agent)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while ((await backend.Agents.ListAsync(CancellationToken.None)).Count == 0)
+        {
+            if (DateTime.UtcNow > deadline || agent.HasExited) Assert.Fail($"the agent did not register; it logged:\n{agent.Output}");
+            await Task.Delay(50, CancellationToken.None);
+        }
+    }
+
+    private TaskDispatch Dispatch(string script) => new()
+    {
+        RunId = new RunId("20300101-000000-forged-0001"),
+        InstanceKey = "evil",
+        TaskId = "evil",
+        Attempt = 1,
+        AttemptId = AttemptId.New(),
+        Body = new ShellBody(null, script, new Dictionary<string, string>()),
+        LogPath = _dir["evil.log"],
+        ArtifactDirectory = _dir["artifacts"],
+        WorkingDirectory = _dir.Path,
+    };
+}
