@@ -376,9 +376,9 @@ public sealed class ArtifactStore
         return manifest;
     }
 
-    private async Task<ArtifactManifest?> TryReadManifestAsync(string name, CancellationToken cancellationToken)
+    private async Task<ArtifactManifest?> TryReadManifestAsync(string name, CancellationToken cancellationToken, bool validate = true)
     {
-        ArtifactNames.Validate(name);
+        if (validate) ArtifactNames.Validate(name);
         var value = await _state.GetAsync(ManifestKey(name), cancellationToken).ConfigureAwait(false);
         return value is null ? null : ArtifactManifest.Parse(name, value.Value);
     }
@@ -391,8 +391,9 @@ public sealed class ArtifactStore
         var refs = new List<ArtifactRef>();
         foreach (var name in await ListNamesAsync(prefix, cancellationToken).ConfigureAwait(false))
         {
-            // Skips a manifest deleted since the listing.
-            if (await TryReadManifestAsync(name, cancellationToken).ConfigureAwait(false) is { } manifest) refs.Add(manifest.ToRef());
+            // Skips a manifest deleted since the listing. Names are not checked: a bad one written
+            // by another client shows up here, and getting it fails.
+            if (await TryReadManifestAsync(name, cancellationToken, validate: false).ConfigureAwait(false) is { } manifest) refs.Add(manifest.ToRef());
         }
         return refs;
     }
@@ -458,7 +459,7 @@ public sealed class ArtifactStore
             foreach (var name in await ListNamesAsync("", cancellationToken).ConfigureAwait(false))
             {
                 // An unreadable manifest throws: its chunks are unknown, so none may be removed.
-                if (await TryReadManifestAsync(name, cancellationToken).ConfigureAwait(false) is { } manifest)
+                if (await TryReadManifestAsync(name, cancellationToken, validate: false).ConfigureAwait(false) is { } manifest)
                     referenced.UnionWith(manifest.Chunks);
             }
 
