@@ -495,7 +495,7 @@ public sealed class ArtifactStore
             // Our marker is written: a collection starting from now gives up. Wait out one that started before.
             while (await _state.GetAsync(_gc, cancellationToken).ConfigureAwait(false) is { } gc && Age(gc) <= CollectionBudget + _limits.ClockSkew)
                 await Task.Delay(MarkerPoll, _time, cancellationToken).ConfigureAwait(false);
-            upload.Started.Restart();
+            // The deadline still counts from the marker's stamp, which is what collections judge by.
             return upload;
         }
         catch

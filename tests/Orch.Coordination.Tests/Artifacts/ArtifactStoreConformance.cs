@@ -521,6 +521,18 @@ public abstract class ArtifactStoreConformance : IAsyncLifetime
         Assert.All(listed, r => Assert.Equal(r.Name.Length, r.Size));
     }
 
+    [Theory]
+    [InlineData("a.", new[] { "a..b", "a.c" })]
+    [InlineData("a..", new[] { "a..b" })]
+    [InlineData("a%", new[] { "a%d" })]
+    public async Task List_PrefixWithEscapedCharacters_MatchesLikeAPlainPrefix(string prefix, string[] expected)
+    {
+        var store = Artifacts();
+        foreach (var name in new[] { "a..b", "a.c", "ab", "a%d" }) await store.PutAsync(name, new MemoryStream([1]), Ct);
+
+        Assert.Equal(expected, (await store.ListAsync(prefix, Ct)).Select(r => r.Name));
+    }
+
     [Fact]
     public async Task DeleteThenCollect_LeavesNoOrphanChunksAndKeepsSharedOnes()
     {
@@ -629,6 +641,19 @@ public abstract class ArtifactStoreConformance : IAsyncLifetime
         Assert.NotNull(collected.Skipped);
         Assert.NotNull(await State.GetAsync(Root + "uploads/slow", Ct));
         Assert.Null(await State.GetAsync(Root + "gc", Ct));
+    }
+
+    [Fact]
+    public async Task Put_TakingLongerThanTheUploadLimit_FailsWithoutAManifest()
+    {
+        var store = Artifacts(SmallChunks with { MaxUploadDuration = TimeSpan.FromMilliseconds(50) });
+        State.BeforeSet = key => key.Contains("/chunks/", StringComparison.Ordinal) ? Task.Delay(200, Ct) : Task.CompletedTask;
+
+        var error = await Assert.ThrowsAsync<ArtifactException>(() => store.PutAsync("slow", new MemoryStream([1]), Ct));
+
+        Assert.Equal(ArtifactError.TooSlow, error.Error);
+        Assert.Contains("(ArtifactLimits.MaxUploadDuration)", error.Message, StringComparison.Ordinal);
+        Assert.Empty(await ManifestKeys());
     }
 
     [Fact]
