@@ -68,13 +68,16 @@ public sealed class ArtifactStore
 
     // ---- upload -------------------------------------------------------------------------------
 
-    /// <summary>Stores the file at <paramref name="path"/> under <paramref name="name"/>, replacing what the name held.</summary>
+    /// <summary>
+    /// Stores the file at <paramref name="path"/> under <paramref name="name"/>, replacing what the
+    /// name held. When the name already holds exactly this content with every chunk present (the
+    /// same input uploaded by a resumed run), nothing is sent: the file is only hashed locally.
+    /// </summary>
     public async Task<ArtifactRef> PutFileAsync(string name, string path, CancellationToken cancellationToken)
     {
         ArtifactNames.Validate(name);
-        await using var file = OpenForRead(path);
         await using var upload = await BeginUploadAsync(cancellationToken).ConfigureAwait(false);
-        return await PutCoreAsync(name, file, upload, cancellationToken).ConfigureAwait(false);
+        return await PutFileCoreAsync(name, path, upload, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Stores what <paramref name="content"/> holds from its position to its end under <paramref name="name"/>.</summary>
@@ -116,10 +119,7 @@ public sealed class ArtifactStore
         await using (var upload = await BeginUploadAsync(cancellationToken).ConfigureAwait(false))
         {
             foreach (var (file, name) in files)
-            {
-                await using var stream = OpenForRead(file.FullName);
-                refs.Add(await PutCoreAsync(name, stream, upload, cancellationToken).ConfigureAwait(false));
-            }
+                refs.Add(await PutFileCoreAsync(name, file.FullName, upload, cancellationToken).ConfigureAwait(false));
         }
 
         var kept = refs.Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
@@ -128,6 +128,35 @@ public sealed class ArtifactStore
             if (!kept.Contains(stale)) await _state.DeleteAsync(ManifestKey(stale), cancellationToken).ConfigureAwait(false);
         }
         return refs;
+    }
+
+    private async Task<ArtifactRef> PutFileCoreAsync(string name, string path, Upload upload, CancellationToken cancellationToken)
+    {
+        await using var file = OpenForRead(path);
+        if (await UnchangedAsync(name, file, upload, cancellationToken).ConfigureAwait(false) is { } unchanged) return unchanged;
+        return await PutCoreAsync(name, file, upload, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The existing artifact when <paramref name="name"/> already holds this file's content and all its chunks.</summary>
+    private async Task<ArtifactRef?> UnchangedAsync(string name, FileStream file, Upload upload, CancellationToken cancellationToken)
+    {
+        if (file.Length > _limits.MaxArtifactBytes) return null;
+        ArtifactManifest? existing;
+        try
+        {
+            existing = await TryReadManifestAsync(name, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ArtifactException)
+        {
+            return null; // an unreadable manifest is simply replaced
+        }
+        if (existing is null || existing.Size != file.Length) return null;
+        var hash = Convert.ToHexStringLower(await SHA256.HashDataAsync(file, cancellationToken).ConfigureAwait(false));
+        file.Position = 0;
+        if (hash != existing.Sha256) return null;
+        // Chunks are checked too, so uploading again repairs an artifact whose chunk the store lost.
+        upload.Chunks ??= (await _state.ListKeysAsync(_chunks, cancellationToken).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
+        return existing.Chunks.All(c => upload.Chunks.Contains(ChunkKey(c))) ? existing.ToRef() : null;
     }
 
     private static FileStream OpenForRead(string path) =>
@@ -509,6 +538,9 @@ public sealed class ArtifactStore
     private sealed class Upload(ArtifactStore store, string key) : IAsyncDisposable
     {
         public Stopwatch Started { get; } = Stopwatch.StartNew();
+
+        /// <summary>Chunk keys in the store, listed once per upload when needed; collections cannot remove any meanwhile.</summary>
+        public HashSet<string>? Chunks { get; set; }
 
         public void ThrowIfOverdue(string name)
         {

@@ -198,6 +198,56 @@ public abstract class ArtifactStoreConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task PutFile_SameFileAgain_SendsNothingButItsUploadMarker()
+    {
+        var store = Artifacts();
+        var path = Path.Combine(TempDirectory(), "corpus.txt");
+        await File.WriteAllBytesAsync(path, Content(3 * Chunk + 5), Ct);
+        var first = await store.PutFileAsync("inputs/corpus.txt", path, Ct);
+        var written = new List<string>();
+        State.BeforeSet = key =>
+        {
+            lock (written) written.Add(key);
+            return Task.CompletedTask;
+        };
+
+        var second = await store.PutFileAsync("inputs/corpus.txt", path, Ct);
+
+        Assert.Equal(first, second);
+        Assert.StartsWith(Root + "uploads/", Assert.Single(written), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task PutFile_SameFileAfterTheStoreLostAChunk_StoresItAgain()
+    {
+        var store = Artifacts();
+        var path = Path.Combine(TempDirectory(), "corpus.txt");
+        var content = Content(3 * Chunk + 5);
+        await File.WriteAllBytesAsync(path, content, Ct);
+        await store.PutFileAsync("inputs/corpus.txt", path, Ct);
+        await State.DeleteAsync((await ChunkKeys())[1], Ct);
+
+        await store.PutFileAsync("inputs/corpus.txt", path, Ct);
+
+        Assert.Equal(4, (await ChunkKeys()).Count);
+        Assert.Equal(content, await Get(store, "inputs/corpus.txt"));
+    }
+
+    [Fact]
+    public async Task PutFile_SameSizeOtherContent_IsStored()
+    {
+        var store = Artifacts();
+        var path = Path.Combine(TempDirectory(), "result");
+        await File.WriteAllBytesAsync(path, Content(100, seed: 1), Ct);
+        await store.PutFileAsync("result", path, Ct);
+        await File.WriteAllBytesAsync(path, Content(100, seed: 2), Ct);
+
+        await store.PutFileAsync("result", path, Ct);
+
+        Assert.Equal(Content(100, seed: 2), await Get(store, "result"));
+    }
+
+    [Fact]
     public async Task Put_RepeatedBlocksWithinOneArtifact_StoredOnce()
     {
         var store = Artifacts();
