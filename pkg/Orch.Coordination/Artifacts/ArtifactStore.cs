@@ -176,7 +176,7 @@ public sealed class ArtifactStore
 
         var chunkBytes = _limits.ChunkBytes;
         var chunks = new List<string>();
-        var inFlight = new Queue<(Task Store, byte[] Buffer)>();
+        var inFlight = new Queue<(Task<string> Store, byte[] Buffer)>();
         var spare = new Stack<byte[]>();
         using var whole = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         long size = 0;
@@ -195,25 +195,12 @@ public sealed class ArtifactStore
                 if (size > _limits.MaxArtifactBytes) throw TooLarge(name, null);
 
                 var data = buffer.AsMemory(0, read);
+                inFlight.Enqueue((StoreChunkAsync(data, cancellationToken), buffer));
                 whole.AppendData(data.Span);
-                var hash = Convert.ToHexStringLower(SHA256.HashData(data.Span));
-                chunks.Add(hash);
-                // Created only when missing: content-addressed, so an existing chunk already holds these bytes.
-                inFlight.Enqueue((_state.TrySetAsync(ChunkKey(hash), data, 0, cancellationToken).AsTask(), buffer));
-                while (inFlight.Count >= _limits.Parallelism)
-                {
-                    var (store, done) = inFlight.Dequeue();
-                    await store.ConfigureAwait(false);
-                    spare.Push(done);
-                }
+                while (inFlight.Count >= _limits.Parallelism) await SettleOldestAsync().ConfigureAwait(false);
                 if (read < chunkBytes) break;
             }
-            while (inFlight.Count > 0)
-            {
-                var (store, done) = inFlight.Dequeue();
-                await store.ConfigureAwait(false);
-                spare.Push(done);
-            }
+            while (inFlight.Count > 0) await SettleOldestAsync().ConfigureAwait(false);
         }
         finally
         {
@@ -226,11 +213,34 @@ public sealed class ArtifactStore
             foreach (var buffer in spare) ArrayPool<byte>.Shared.Return(buffer);
         }
 
+        // In order, so the manifest lists chunk hashes in content order.
+        async Task SettleOldestAsync()
+        {
+            var (store, buffer) = inFlight.Dequeue();
+            try
+            {
+                chunks.Add(await store.ConfigureAwait(false));
+            }
+            finally
+            {
+                spare.Push(buffer);
+            }
+        }
+
         upload.ThrowIfOverdue(name);
         var manifest = new ArtifactManifest(ArtifactManifest.CurrentFormat, name, size, Convert.ToHexStringLower(whole.GetHashAndReset()), chunkBytes, chunks);
         await _state.TrySetAsync(ManifestKey(name), manifest.Serialize(), null, cancellationToken).ConfigureAwait(false);
         return manifest.ToRef();
     }
+
+    /// <summary>Hashes a chunk on the thread pool (alongside reading the next one and the whole-content hash) and stores it.</summary>
+    private Task<string> StoreChunkAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) => Task.Run(async () =>
+    {
+        var hash = Convert.ToHexStringLower(SHA256.HashData(data.Span));
+        // Created only when missing: content-addressed, so an existing chunk already holds these bytes.
+        await _state.TrySetAsync(ChunkKey(hash), data, 0, cancellationToken).ConfigureAwait(false);
+        return hash;
+    }, cancellationToken);
 
     /// <param name="size">The size when known up front; null when a stream ran past the limit.</param>
     private ArtifactException TooLarge(string name, long? size) =>
