@@ -77,7 +77,7 @@ public sealed class ArtifactStore
     {
         ArtifactNames.Validate(name);
         await using var upload = await BeginUploadAsync(cancellationToken).ConfigureAwait(false);
-        return await PutFileCoreAsync(name, path, upload, cancellationToken).ConfigureAwait(false);
+        return await PutFileCoreAsync(name, path, upload, _limits.Parallelism, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Stores what <paramref name="content"/> holds from its position to its end under <paramref name="name"/>.</summary>
@@ -86,7 +86,7 @@ public sealed class ArtifactStore
         ArtifactNames.Validate(name);
         ArgumentNullException.ThrowIfNull(content);
         await using var upload = await BeginUploadAsync(cancellationToken).ConfigureAwait(false);
-        return await PutCoreAsync(name, content, upload, cancellationToken).ConfigureAwait(false);
+        return await PutCoreAsync(name, content, upload, _limits.Parallelism, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -115,11 +115,14 @@ public sealed class ArtifactStore
                 $"directory for '{prefix}' holds {Size(total)} in {files.Count} files, more than the limit of {Size(_limits.MaxDirectoryBytes)} (ArtifactLimits.MaxDirectoryBytes)");
         foreach (var (_, name) in files) ArtifactNames.Validate(name);
 
-        var refs = new List<ArtifactRef>(files.Count);
+        var refs = new ArtifactRef[files.Count];
         await using (var upload = await BeginUploadAsync(cancellationToken).ConfigureAwait(false))
         {
-            foreach (var (file, name) in files)
-                refs.Add(await PutFileCoreAsync(name, file.FullName, upload, cancellationToken).ConfigureAwait(false));
+            // Several files at once, one chunk each in flight: many small files cost no more round
+            // trips in sequence than a big one, and memory stays at a few chunks.
+            var parallel = new ParallelOptions { MaxDegreeOfParallelism = _limits.Parallelism, CancellationToken = cancellationToken };
+            await Parallel.ForEachAsync(Enumerable.Range(0, files.Count), parallel, async (i, ct) =>
+                refs[i] = await PutFileCoreAsync(files[i].Name, files[i].File.FullName, upload, 1, ct).ConfigureAwait(false)).ConfigureAwait(false);
         }
 
         var kept = refs.Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
@@ -130,11 +133,11 @@ public sealed class ArtifactStore
         return refs;
     }
 
-    private async Task<ArtifactRef> PutFileCoreAsync(string name, string path, Upload upload, CancellationToken cancellationToken)
+    private async Task<ArtifactRef> PutFileCoreAsync(string name, string path, Upload upload, int parallelism, CancellationToken cancellationToken)
     {
         await using var file = OpenForRead(path);
         if (await UnchangedAsync(name, file, upload, cancellationToken).ConfigureAwait(false) is { } unchanged) return unchanged;
-        return await PutCoreAsync(name, file, upload, cancellationToken).ConfigureAwait(false);
+        return await PutCoreAsync(name, file, upload, parallelism, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The existing artifact when <paramref name="name"/> already holds this file's content and all its chunks.</summary>
@@ -155,18 +158,18 @@ public sealed class ArtifactStore
         file.Position = 0;
         if (hash != existing.Sha256) return null;
         // Chunks are checked too, so uploading again repairs an artifact whose chunk the store lost.
-        upload.Chunks ??= (await _state.ListKeysAsync(_chunks, cancellationToken).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
-        return existing.Chunks.All(c => upload.Chunks.Contains(ChunkKey(c))) ? existing.ToRef() : null;
+        var present = await upload.ChunkKeysAsync(cancellationToken).ConfigureAwait(false);
+        return existing.Chunks.All(c => present.Contains(ChunkKey(c))) ? existing.ToRef() : null;
     }
 
     private static FileStream OpenForRead(string path) =>
         new(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0, FileOptions.Asynchronous | FileOptions.SequentialScan);
 
     /// <summary>
-    /// Reads chunk by chunk, storing up to <see cref="ArtifactLimits.Parallelism"/> chunks at once
-    /// while reading the next, then writes the manifest.
+    /// Reads chunk by chunk, storing up to <paramref name="parallelism"/> chunks at once while
+    /// reading the next, then writes the manifest.
     /// </summary>
-    private async Task<ArtifactRef> PutCoreAsync(string name, Stream content, Upload upload, CancellationToken cancellationToken)
+    private async Task<ArtifactRef> PutCoreAsync(string name, Stream content, Upload upload, int parallelism, CancellationToken cancellationToken)
     {
         if (content.CanSeek)
         {
@@ -197,7 +200,7 @@ public sealed class ArtifactStore
                 var data = buffer.AsMemory(0, read);
                 inFlight.Enqueue((StoreChunkAsync(data, cancellationToken), buffer));
                 whole.AppendData(data.Span);
-                while (inFlight.Count >= _limits.Parallelism) await SettleOldestAsync().ConfigureAwait(false);
+                while (inFlight.Count >= parallelism) await SettleOldestAsync().ConfigureAwait(false);
                 if (read < chunkBytes) break;
             }
             while (inFlight.Count > 0) await SettleOldestAsync().ConfigureAwait(false);
@@ -260,7 +263,7 @@ public sealed class ArtifactStore
     {
         ArgumentNullException.ThrowIfNull(destination);
         var manifest = await ReadManifestAsync(name, cancellationToken).ConfigureAwait(false);
-        await GetCoreAsync(manifest, destination, cancellationToken).ConfigureAwait(false);
+        await GetCoreAsync(manifest, destination, _limits.Parallelism, cancellationToken).ConfigureAwait(false);
         return manifest.ToRef();
     }
 
@@ -270,7 +273,7 @@ public sealed class ArtifactStore
         ArgumentNullException.ThrowIfNull(artifact);
         ArgumentNullException.ThrowIfNull(destination);
         var manifest = await ReadManifestAsync(artifact, cancellationToken).ConfigureAwait(false);
-        await GetCoreAsync(manifest, destination, cancellationToken).ConfigureAwait(false);
+        await GetCoreAsync(manifest, destination, _limits.Parallelism, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -280,7 +283,7 @@ public sealed class ArtifactStore
     public async Task<ArtifactRef> GetToFileAsync(string name, string path, CancellationToken cancellationToken)
     {
         var manifest = await ReadManifestAsync(name, cancellationToken).ConfigureAwait(false);
-        await WriteFileAsync(manifest, path, cancellationToken).ConfigureAwait(false);
+        await WriteFileAsync(manifest, path, _limits.Parallelism, cancellationToken).ConfigureAwait(false);
         return manifest.ToRef();
     }
 
@@ -289,7 +292,7 @@ public sealed class ArtifactStore
     {
         ArgumentNullException.ThrowIfNull(artifact);
         var manifest = await ReadManifestAsync(artifact, cancellationToken).ConfigureAwait(false);
-        await WriteFileAsync(manifest, path, cancellationToken).ConfigureAwait(false);
+        await WriteFileAsync(manifest, path, _limits.Parallelism, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -314,13 +317,19 @@ public sealed class ArtifactStore
             targets.Add((name, target));
         }
 
-        var refs = new List<ArtifactRef>(targets.Count);
-        foreach (var (name, target) in targets)
-            refs.Add(await GetToFileAsync(name, target, cancellationToken).ConfigureAwait(false));
+        // As for uploads: several files at once, one chunk each in flight.
+        var refs = new ArtifactRef[targets.Count];
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = _limits.Parallelism, CancellationToken = cancellationToken };
+        await Parallel.ForEachAsync(Enumerable.Range(0, targets.Count), parallel, async (i, ct) =>
+        {
+            var manifest = await ReadManifestAsync(targets[i].Name, ct).ConfigureAwait(false);
+            await WriteFileAsync(manifest, targets[i].Path, 1, ct).ConfigureAwait(false);
+            refs[i] = manifest.ToRef();
+        }).ConfigureAwait(false);
         return refs;
     }
 
-    private async Task WriteFileAsync(ArtifactManifest manifest, string path, CancellationToken cancellationToken)
+    private async Task WriteFileAsync(ArtifactManifest manifest, string path, int parallelism, CancellationToken cancellationToken)
     {
         var full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
@@ -329,7 +338,7 @@ public sealed class ArtifactStore
         {
             await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 0, FileOptions.Asynchronous))
             {
-                await GetCoreAsync(manifest, file, cancellationToken).ConfigureAwait(false);
+                await GetCoreAsync(manifest, file, parallelism, cancellationToken).ConfigureAwait(false);
             }
             File.Move(temp, full, overwrite: true);
         }
@@ -339,8 +348,8 @@ public sealed class ArtifactStore
         }
     }
 
-    /// <summary>Fetches up to <see cref="ArtifactLimits.Parallelism"/> chunks ahead and writes them in order.</summary>
-    private async Task GetCoreAsync(ArtifactManifest manifest, Stream destination, CancellationToken cancellationToken)
+    /// <summary>Fetches up to <paramref name="parallelism"/> chunks ahead and writes them in order.</summary>
+    private async Task GetCoreAsync(ArtifactManifest manifest, Stream destination, int parallelism, CancellationToken cancellationToken)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var ahead = new Queue<Task<byte[]>>();
@@ -350,7 +359,7 @@ public sealed class ArtifactStore
         {
             for (var i = 0; i < manifest.Chunks.Count; i++)
             {
-                for (; next < manifest.Chunks.Count && ahead.Count < _limits.Parallelism; next++)
+                for (; next < manifest.Chunks.Count && ahead.Count < parallelism; next++)
                     ahead.Enqueue(FetchChunkAsync(manifest, next, stop.Token));
                 var data = await ahead.Dequeue().ConfigureAwait(false);
                 whole.AppendData(data);
@@ -549,8 +558,20 @@ public sealed class ArtifactStore
     {
         public Stopwatch Started { get; } = Stopwatch.StartNew();
 
-        /// <summary>Chunk keys in the store, listed once per upload when needed; collections cannot remove any meanwhile.</summary>
-        public HashSet<string>? Chunks { get; set; }
+        private readonly Lock _gate = new();
+        private Task<HashSet<string>>? _chunkKeys;
+
+        /// <summary>Chunk keys in the store, listed once per upload when first needed; collections cannot remove any meanwhile.</summary>
+        public Task<HashSet<string>> ChunkKeysAsync(CancellationToken cancellationToken)
+        {
+            lock (_gate)
+            {
+                return _chunkKeys ??= List();
+            }
+
+            async Task<HashSet<string>> List() =>
+                (await store._state.ListKeysAsync(store._chunks, cancellationToken).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
+        }
 
         public void ThrowIfOverdue(string name)
         {

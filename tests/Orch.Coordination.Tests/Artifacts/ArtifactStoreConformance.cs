@@ -559,6 +559,30 @@ public abstract class ArtifactStoreConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task PutDirectory_ManyFilesUnchanged_SecondPutSendsNothingButItsUploadMarker()
+    {
+        var store = Artifacts();
+        var source = TempDirectory();
+        for (var i = 0; i < 30; i++) await File.WriteAllBytesAsync(Path.Combine(source, $"part-{i:00}.txt"), Content(i * 700, seed: i), Ct);
+        var first = await store.PutDirectoryAsync("corpus", source, Ct);
+        var written = new List<string>();
+        State.BeforeSet = key =>
+        {
+            lock (written) written.Add(key);
+            return Task.CompletedTask;
+        };
+
+        var second = await store.PutDirectoryAsync("corpus", source, Ct);
+
+        Assert.Equal(30, first.Count);
+        Assert.Equal(first, second);
+        Assert.StartsWith(Root + "uploads/", Assert.Single(written), StringComparison.Ordinal);
+        var target = TempDirectory();
+        await store.GetDirectoryAsync("corpus", target, Ct);
+        for (var i = 0; i < 30; i++) Assert.Equal(Content(i * 700, seed: i), await File.ReadAllBytesAsync(Path.Combine(target, $"part-{i:00}.txt"), Ct));
+    }
+
+    [Fact]
     public async Task List_ReturnsArtifactsUnderThePrefixInOrdinalOrder()
     {
         var store = Artifacts();
