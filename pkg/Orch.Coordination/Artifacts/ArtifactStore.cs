@@ -118,8 +118,8 @@ public sealed class ArtifactStore
         var refs = new ArtifactRef[files.Count];
         await using (var upload = await BeginUploadAsync(cancellationToken).ConfigureAwait(false))
         {
-            // Several files at once, one chunk each in flight: many small files cost no more round
-            // trips in sequence than a big one, and memory stays at a few chunks.
+            // Several files at once, one chunk each in flight: many small files do not pay their
+            // round trips one after another, and memory stays at a few chunks.
             var parallel = new ParallelOptions { MaxDegreeOfParallelism = _limits.Parallelism, CancellationToken = cancellationToken };
             await Parallel.ForEachAsync(Enumerable.Range(0, files.Count), parallel, async (i, ct) =>
                 refs[i] = await PutFileCoreAsync(files[i].Name, files[i].File.FullName, upload, 1, ct).ConfigureAwait(false)).ConfigureAwait(false);
@@ -298,7 +298,8 @@ public sealed class ArtifactStore
     /// <summary>
     /// Writes every artifact named <c>{prefix}/...</c> to the same relative path under
     /// <paramref name="directory"/>. A name that would land outside the directory is refused
-    /// before anything is written. Returns the refs in ordinal order of name.
+    /// before anything is written. Returns the refs in ordinal order of name (none when nothing is
+    /// stored under the prefix, which is also what an uploaded empty directory gives).
     /// </summary>
     public async Task<IReadOnlyList<ArtifactRef>> GetDirectoryAsync(string prefix, string directory, CancellationToken cancellationToken)
     {
