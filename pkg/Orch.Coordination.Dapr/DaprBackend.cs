@@ -43,7 +43,7 @@ public sealed class DaprBackend : ICoordinationBackend
     /// <param name="grpcEndpoint">daprd's gRPC API, e.g. <c>http://127.0.0.1:50001</c>.</param>
     /// <param name="httpEndpoint">daprd's HTTP API, e.g. <c>http://127.0.0.1:3500</c>.</param>
     /// <param name="pubSubName">The pub/sub component's name.</param>
-    /// <param name="stateStoreName">The state store component's name (must support transactions and etags).</param>
+    /// <param name="stateStoreName">The state store component's name (must support etags and first-write saves).</param>
     /// <param name="prefix">Starts every state key the backend writes.</param>
     /// <param name="time">The clock for lease and heartbeat expiry; the system clock unless given.</param>
     /// <param name="agentExpiry">How long an agent stays listed after its last heartbeat; 30 s unless given.</param>

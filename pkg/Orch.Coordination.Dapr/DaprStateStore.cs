@@ -16,17 +16,20 @@ namespace Orch.Coordination.Dapr;
 /// the envelope and its etag, and saves version + 1 with that etag. The etag makes the write a
 /// compare-and-set; the envelope's number is what callers see.</item>
 /// <item><b>Creation:</b> a key that does not exist is created by a first-write save without an
-/// etag, which daprd's state stores (Redis among them) accept only while the key is absent.</item>
+/// etag, which the state stores accept only while the key is absent.</item>
 /// <item><b>Listing:</b> Dapr has no general key listing, so the store keeps an index: every key
-/// belongs to one of <c>indexShards</c> index entries (by a stable hash), each a JSON list of its
-/// keys. Creating or deleting a key changes the key and its index entry in one state
-/// transaction, each checked by etag, so the index never disagrees with the keys. Cost: a create
-/// or delete rewrites one index entry (its size grows with keys / shards) and creates in one shard
-/// are serialised; a listing reads every shard in one bulk get. Writes to existing keys do not
+/// belongs to one of <c>indexShards</c> index entries (by a stable hash), each a JSON list of
+/// keys changed only by etag compare-and-set. The index may name keys that no longer exist (a
+/// delete that stopped half-way), never misses one that exists: a create adds the key to its entry
+/// before writing it and rewrites the entry after, and a delete removes the key from its entry
+/// only while the key is absent, so a racing create always makes one of the two rewrite again.
+/// A listing reads every entry in one bulk get and then the matching keys in a second one, dropping
+/// those that are gone. Cost: a create or delete rewrites one entry (its size grows with keys /
+/// shards) and creates and deletes in one entry are serialised; writes to existing keys do not
 /// touch the index.</item>
 /// </list>
-/// All keys start with <c>{prefix}/</c>. Needs a transactional state store (ExecuteStateTransaction
-/// with etags), e.g. <c>state.redis</c> or <c>state.postgresql</c>.
+/// No step relies on a state transaction, because the Redis state store does not roll a
+/// transaction back when one of its etag checks fails. All keys start with <c>{prefix}/</c>.
 /// </summary>
 public sealed class DaprStateStore : IStateStore
 {
@@ -77,7 +80,7 @@ public sealed class DaprStateStore : IStateStore
                 var next = current.Version + 1;
                 try
                 {
-                    await SaveAsync(dataKey, new Envelope(next, data), etag, cancellationToken).ConfigureAwait(false);
+                    await SaveAsync(dataKey, EnvelopeBytes(new Envelope(next, data)), etag, cancellationToken).ConfigureAwait(false);
                     return next;
                 }
                 catch (RpcException e) when (e.StatusCode == StatusCode.Aborted)
@@ -89,23 +92,21 @@ public sealed class DaprStateStore : IStateStore
             }
 
             if (expectedVersion is > 0) return null;
-            // Read the index entry before looking at the key again: the key cannot be created by
-            // anyone else without changing that entry, so the transaction below fails if it was.
-            var shardKey = ShardKey(key);
-            var (shard, shardEtag) = await ReadIndexAsync(shardKey, cancellationToken).ConfigureAwait(false);
-            var (raced, _) = await ReadAsync(dataKey, cancellationToken).ConfigureAwait(false);
-            if (raced is not null) continue;
-            var keys = new SortedSet<string>(shard, StringComparer.Ordinal) { key };
+            await IndexAsync(key, add: true, cancellationToken).ConfigureAwait(false);
             try
             {
-                await TransactAsync([Upsert(shardKey, IndexBytes(keys), shardEtag), Upsert(dataKey, EnvelopeBytes(new Envelope(1, data)), null)], cancellationToken).ConfigureAwait(false);
-                return 1;
+                await SaveAsync(dataKey, EnvelopeBytes(new Envelope(1, data)), null, cancellationToken).ConfigureAwait(false);
             }
             catch (RpcException)
             {
-                // Lost to another create or delete in the same index entry: look again.
-                if (!await ChangedAsync(shardKey, shardEtag, cancellationToken).ConfigureAwait(false)) throw;
+                // Created by someone else meanwhile (the store refuses a first write over an existing key): look again.
+                var (raced, _) = await ReadAsync(dataKey, cancellationToken).ConfigureAwait(false);
+                if (raced is null) throw;
+                continue;
             }
+            // Rewritten after the create, so that a delete that saw the key absent cannot drop it from the index now.
+            await IndexAsync(key, add: true, cancellationToken).ConfigureAwait(false);
+            return 1;
         }
     }
 
@@ -113,42 +114,74 @@ public sealed class DaprStateStore : IStateStore
     {
         ArgumentNullException.ThrowIfNull(key);
         var dataKey = DataKey(key);
-        var shardKey = ShardKey(key);
         while (true)
         {
-            var (shard, shardEtag) = await ReadIndexAsync(shardKey, cancellationToken).ConfigureAwait(false);
             var (current, etag) = await ReadAsync(dataKey, cancellationToken).ConfigureAwait(false);
             if (current is null) return false;
-            var keys = new SortedSet<string>(shard, StringComparer.Ordinal);
-            keys.Remove(key);
             try
             {
-                await TransactAsync([Remove(dataKey, etag), Upsert(shardKey, IndexBytes(keys), shardEtag)], cancellationToken).ConfigureAwait(false);
-                return true;
+                var request = new DeleteStateRequest { StoreName = _storeName, Key = dataKey, Etag = new Etag { Value = etag }, Options = FirstWrite };
+                await DaprCalls.Rpc(_dapr.DeleteStateAsync(request, cancellationToken: cancellationToken), cancellationToken).ConfigureAwait(false);
             }
-            catch (RpcException)
+            catch (RpcException e) when (e.StatusCode == StatusCode.Aborted)
             {
-                if (!await ChangedAsync(shardKey, shardEtag, cancellationToken).ConfigureAwait(false)
-                    && !await ChangedAsync(dataKey, etag, cancellationToken).ConfigureAwait(false)) throw;
+                continue; // written or deleted in between: look again
             }
+            await IndexAsync(key, add: false, cancellationToken).ConfigureAwait(false);
+            return true;
         }
     }
 
     public async ValueTask<IReadOnlyList<string>> ListKeysAsync(string prefix, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(prefix);
-        var request = new GetBulkStateRequest { StoreName = _storeName };
-        for (var i = 0; i < _shards; i++) request.Keys.Add(ShardKey(i));
-        var response = await DaprCalls.Rpc(_dapr.GetBulkStateAsync(request, cancellationToken: cancellationToken), cancellationToken).ConfigureAwait(false);
-        var keys = new List<string>();
-        foreach (var item in response.Items)
+        var candidates = new List<string>();
+        foreach (var (_, data) in await BulkReadAsync(Enumerable.Range(0, _shards).Select(ShardKey), cancellationToken).ConfigureAwait(false))
         {
-            if (!string.IsNullOrEmpty(item.Error)) throw new InvalidOperationException($"reading index entry {item.Key} from state store '{_storeName}' failed: {item.Error}");
-            if (item.Data.IsEmpty) continue;
-            keys.AddRange(ParseIndex(item.Data).Where(k => k.StartsWith(prefix, StringComparison.Ordinal)));
+            if (!data.IsEmpty) candidates.AddRange(ParseIndex(data).Where(k => k.StartsWith(prefix, StringComparison.Ordinal)));
         }
+        if (candidates.Count == 0) return [];
+        var present = await BulkReadAsync(candidates.Select(DataKey), cancellationToken).ConfigureAwait(false);
+        var keys = candidates.Where(k => present.TryGetValue(DataKey(k), out var data) && !data.IsEmpty).ToList();
         keys.Sort(StringComparer.Ordinal);
         return keys;
+    }
+
+    /// <summary>
+    /// Adds <paramref name="key"/> to its index entry (always rewriting the entry, see the class
+    /// remarks), or removes it while the key is absent.
+    /// </summary>
+    private async Task IndexAsync(string key, bool add, CancellationToken cancellationToken)
+    {
+        var shardKey = ShardKey(key);
+        while (true)
+        {
+            var (keys, shardEtag) = await ReadIndexAsync(shardKey, cancellationToken).ConfigureAwait(false);
+            var set = new SortedSet<string>(keys, StringComparer.Ordinal);
+            if (add)
+            {
+                set.Add(key);
+            }
+            else
+            {
+                if (!set.Contains(key)) return;
+                var (exists, _) = await ReadAsync(DataKey(key), cancellationToken).ConfigureAwait(false);
+                if (exists is not null) return; // created again meanwhile: it stays listed
+                set.Remove(key);
+            }
+            try
+            {
+                await SaveAsync(shardKey, IndexBytes(set), shardEtag, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (RpcException e)
+            {
+                // Another create or delete rewrote the entry (or created it first): start over from what it holds now.
+                if (e.StatusCode == StatusCode.Aborted) continue;
+                if (shardEtag is null && (await ReadIndexAsync(shardKey, cancellationToken).ConfigureAwait(false)).Etag is not null) continue;
+                throw;
+            }
+        }
     }
 
     private string DataKey(string key) => $"{_prefix}/data/{key}";
@@ -184,33 +217,26 @@ public sealed class DaprStateStore : IStateStore
         return response.Data.IsEmpty ? ([], null) : (ParseIndex(response.Data), response.Etag);
     }
 
-    /// <summary>Whether <paramref name="stateKey"/> moved on from <paramref name="etag"/>: a failed write whose key did not is a real error, not a lost race.</summary>
-    private async Task<bool> ChangedAsync(string stateKey, string? etag, CancellationToken cancellationToken)
+    private async Task<Dictionary<string, ByteString>> BulkReadAsync(IEnumerable<string> stateKeys, CancellationToken cancellationToken)
     {
-        var response = await DaprCalls.Rpc(_dapr.GetStateAsync(new GetStateRequest { StoreName = _storeName, Key = stateKey, Consistency = StateOptions.Types.StateConsistency.ConsistencyStrong }, cancellationToken: cancellationToken), cancellationToken).ConfigureAwait(false);
-        var now = response.Data.IsEmpty ? null : response.Etag;
-        return !string.Equals(now, etag, StringComparison.Ordinal);
+        var request = new GetBulkStateRequest { StoreName = _storeName };
+        request.Keys.AddRange(stateKeys);
+        var response = await DaprCalls.Rpc(_dapr.GetBulkStateAsync(request, cancellationToken: cancellationToken), cancellationToken).ConfigureAwait(false);
+        var found = new Dictionary<string, ByteString>(StringComparer.Ordinal);
+        foreach (var item in response.Items)
+        {
+            if (!string.IsNullOrEmpty(item.Error)) throw new InvalidOperationException($"reading {item.Key} from state store '{_storeName}' failed: {item.Error}");
+            found[item.Key] = item.Data;
+        }
+        return found;
     }
 
-    private async Task SaveAsync(string stateKey, Envelope envelope, string? etag, CancellationToken cancellationToken)
+    private async Task SaveAsync(string stateKey, ByteString value, string? etag, CancellationToken cancellationToken)
     {
         var request = new SaveStateRequest { StoreName = _storeName };
-        request.States.Add(Item(stateKey, EnvelopeBytes(envelope), etag));
+        request.States.Add(Item(stateKey, value, etag));
         await DaprCalls.Rpc(_dapr.SaveStateAsync(request, cancellationToken: cancellationToken), cancellationToken).ConfigureAwait(false);
     }
-
-    private async Task TransactAsync(IEnumerable<TransactionalStateOperation> operations, CancellationToken cancellationToken)
-    {
-        var request = new ExecuteStateTransactionRequest { StoreName = _storeName };
-        request.Operations.AddRange(operations);
-        await DaprCalls.Rpc(_dapr.ExecuteStateTransactionAsync(request, cancellationToken: cancellationToken), cancellationToken).ConfigureAwait(false);
-    }
-
-    private static TransactionalStateOperation Upsert(string stateKey, ByteString value, string? etag) =>
-        new() { OperationType = "upsert", Request = Item(stateKey, value, etag) };
-
-    private static TransactionalStateOperation Remove(string stateKey, string? etag) =>
-        new() { OperationType = "delete", Request = Item(stateKey, ByteString.Empty, etag) };
 
     /// <summary>Every save is first-write: with an etag it must match, without one the key must be absent.</summary>
     private static StateItem Item(string stateKey, ByteString value, string? etag)

@@ -12,7 +12,7 @@ namespace Orch.Dapr.StandIn;
 /// no server base class, so the service is bound by hand: <see cref="BindService"/> declares the
 /// RPCs of <c>dapr.proto.runtime.v1.Dapr</c> that the adapter calls, and Grpc.AspNetCore finds
 /// each handler as the public virtual method of the same name. Status codes follow daprd:
-/// an etag mismatch on SaveState is ABORTED, a malformed etag INVALID_ARGUMENT, other store
+/// an etag mismatch on SaveState or DeleteState is ABORTED, a malformed etag INVALID_ARGUMENT, other store
 /// errors and any failed transaction INTERNAL, an unknown component INVALID_ARGUMENT.
 /// </summary>
 [BindServiceMethod(typeof(StandInDaprService), nameof(BindService))]
@@ -26,6 +26,7 @@ public class StandInDaprService(StandInSidecar sidecar)
         binder.AddMethod(Unary<GetStateRequest, GetStateResponse>(nameof(GetState)), (UnaryServerMethod<GetStateRequest, GetStateResponse>?)null);
         binder.AddMethod(Unary<GetBulkStateRequest, GetBulkStateResponse>(nameof(GetBulkState)), (UnaryServerMethod<GetBulkStateRequest, GetBulkStateResponse>?)null);
         binder.AddMethod(Unary<SaveStateRequest, Empty>(nameof(SaveState)), (UnaryServerMethod<SaveStateRequest, Empty>?)null);
+        binder.AddMethod(Unary<DeleteStateRequest, Empty>(nameof(DeleteState)), (UnaryServerMethod<DeleteStateRequest, Empty>?)null);
         binder.AddMethod(Unary<ExecuteStateTransactionRequest, Empty>(nameof(ExecuteStateTransaction)), (UnaryServerMethod<ExecuteStateTransactionRequest, Empty>?)null);
         binder.AddMethod(Unary<PublishEventRequest, Empty>(nameof(PublishEvent)), (UnaryServerMethod<PublishEventRequest, Empty>?)null);
         binder.AddMethod(
@@ -78,6 +79,19 @@ public class StandInDaprService(StandInSidecar sidecar)
                 };
                 throw new RpcException(new Status(code, $"failed saving state in state store {request.StoreName}: {failure.Message}"));
             }
+        }
+        return Task.FromResult(new Empty());
+    }
+
+    public virtual Task<Empty> DeleteState(DeleteStateRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        CheckStore(request.StoreName);
+        var change = new StandInSidecar.Change(request.Key, true, ByteString.Empty, request.Etag?.Value, request.Options?.Concurrency == StateOptions.Types.StateConcurrency.ConcurrencyFirstWrite);
+        if (sidecar.Apply([change]) is { } failure)
+        {
+            var code = failure.Kind == StateFailure.InvalidEtag ? StatusCode.InvalidArgument : StatusCode.Aborted;
+            throw new RpcException(new Status(code, $"failed deleting state with key {request.Key}: {failure.Message}"));
         }
         return Task.FromResult(new Empty());
     }

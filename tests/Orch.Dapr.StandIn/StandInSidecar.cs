@@ -7,9 +7,10 @@ namespace Orch.Dapr.StandIn;
 /// The memory behind the stand-in: one state store and one pub/sub component.
 /// <list type="bullet">
 /// <item><b>State</b> behaves like the Redis state store: an etag is a decimal counter that grows
-/// with every write; a write or delete with an etag that does not match fails; a first-write
+/// with every write; a write or delete with an etag that does not match, or with an etag for a key that does not exist, fails; a first-write
 /// save without an etag only creates a key that does not exist; a transaction checks every etag
-/// before it applies anything, so it is all or nothing.</item>
+/// before it applies anything, so it is all or nothing, as the state API promises (the Redis
+/// component itself does not roll back, which is why the adapter uses no transactions).</item>
 /// <item><b>Pub/sub</b> behaves like Redis Streams seen by one app id (one consumer group): each
 /// topic is a stream whose entries go to one of the subscribing streams; an entry sent out stays
 /// pending until its stream answers SUCCESS or DROP; RETRY, or the stream closing, puts it back
@@ -53,8 +54,18 @@ public sealed class StandInSidecar
     /// <summary>Runs before each item of a SaveState call is applied, with its key: lets a test write in between a client's read and its save.</summary>
     public Action<string>? BeforeSave { get; set; }
 
+    /// <summary>A key's stored value as text, or null when it does not exist.</summary>
+    public string? Text(string key)
+    {
+        var (data, etag) = Get(key);
+        return etag is null ? null : data.ToStringUtf8();
+    }
+
     /// <summary>Writes a key unconditionally, as another client of the same store would.</summary>
     public void Overwrite(string key, byte[] data) => Apply([new Change(key, false, ByteString.CopyFrom(data), null, false)]);
+
+    /// <summary>Deletes a key unconditionally, as another client of the same store would.</summary>
+    public void Remove(string key) => Apply([new Change(key, true, ByteString.Empty, null, false)]);
 
     internal (ByteString Data, string? Etag) Get(string key)
     {
