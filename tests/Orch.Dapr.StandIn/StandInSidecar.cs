@@ -6,11 +6,12 @@ namespace Orch.Dapr.StandIn;
 /// <summary>
 /// The memory behind the stand-in: one state store and one pub/sub component.
 /// <list type="bullet">
-/// <item><b>State</b> behaves like the Redis state store: an etag is a decimal counter that grows
-/// with every write; a write or delete with an etag that does not match, or with an etag for a key that does not exist, fails; a first-write
-/// save without an etag only creates a key that does not exist; a transaction checks every etag
-/// before it applies anything, so it is all or nothing, as the state API promises (the Redis
-/// component itself does not roll back, which is why the adapter uses no transactions).</item>
+/// <item><b>State</b> follows the state API's contract as the Redis state store implements it: an
+/// etag is a decimal counter that grows with every write; a write or delete whose etag does not
+/// match fails; a first-write save without an etag only creates a key that does not exist. Two
+/// places are stricter than the Redis component, as the API's contract reads: an etag for a key
+/// that does not exist fails, and a transaction checks every etag before it applies anything
+/// (the Redis component does neither, which is why the adapter never relies on them).</item>
 /// <item><b>Pub/sub</b> behaves like Redis Streams seen by one app id (one consumer group): each
 /// topic is a stream whose entries go to one of the subscribing streams; an entry sent out stays
 /// pending until its stream answers SUCCESS or DROP; RETRY, or the stream closing, puts it back
