@@ -17,6 +17,7 @@ public class DependencyRulesTests
         ["Orch.Coordination"] = ["Orch.Protocol"],
         ["Orch.Coordination.Embedded"] = ["Orch.Coordination"],
         ["Orch.Coordination.Redis"] = ["Orch.Coordination"],
+        ["Orch.Coordination.Dapr"] = ["Orch.Coordination"],
         ["Orch.Engine"] = ["Orch.Pipeline", "Orch.Coordination"],
         ["Orch.Agents"] = ["Orch.Coordination", "Orch.Actions"],
         ["Orch.Hosting"] = ["Orch.Engine", "Orch.Agents", "Orch.Coordination.Embedded", "Orch.Coordination.Redis"],
