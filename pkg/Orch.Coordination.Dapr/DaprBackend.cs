@@ -109,6 +109,14 @@ public sealed class DaprBackend : ICoordinationBackend
     }
 
     public string Name => "dapr";
+
+    /// <summary>The sidecar cannot be reached or is overloaded for now.</summary>
+    public bool IsTransient(Exception error) => error switch
+    {
+        RpcException e => e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.ResourceExhausted,
+        HttpRequestException or IOException => true,
+        _ => error.InnerException is { } inner && IsTransient(inner),
+    };
     public IMessageBus Bus => _bus;
     public IStateStore State { get; }
     public IResourceLocks Locks { get; }

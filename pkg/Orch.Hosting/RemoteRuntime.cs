@@ -49,39 +49,3 @@ public sealed class RemoteRuntime(ICoordinationBackend backend, string address, 
         return new(new PatientBackend(key is null ? backend : backend.WithSigning(key, logger), backendWait, warn), address, agentWait);
     }
 }
-
-/// <summary>Backend addresses as users write them.</summary>
-public static class BackendAddress
-{
-    public const string Embedded = "embedded";
-
-    public static bool IsEmbedded(string? address) => address is null or "" or Embedded;
-
-    /// <summary>Checks an address; null when fine, else what is wrong with it.</summary>
-    public static string? Problem(string? address) =>
-        IsEmbedded(address) || TryRedis(address!, out _) ? null
-            : $"backend '{address}' is not known: use 'embedded' (the default) or 'redis://HOST:PORT'";
-
-    /// <summary>Connects to a remote backend.</summary>
-    /// <exception cref="BackendUnavailableException">It cannot be reached; the message names the address.</exception>
-    public static async Task<ICoordinationBackend> ConnectAsync(string address)
-    {
-        if (!TryRedis(address, out var configuration)) throw new ArgumentException(Problem(address), nameof(address));
-        try
-        {
-            return await RedisBackend.ConnectAsync(configuration).ConfigureAwait(false);
-        }
-        catch (InvalidOperationException ex)
-        {
-            throw new BackendUnavailableException($"{ex.Message}; check that redis-server runs there and is reachable", ex);
-        }
-    }
-
-    private static bool TryRedis(string address, out string configuration)
-    {
-        configuration = "";
-        if (!Uri.TryCreate(address, UriKind.Absolute, out var uri) || uri.Scheme != "redis" || uri.Host.Length == 0) return false;
-        configuration = $"{uri.Host}:{(uri.Port > 0 ? uri.Port : 6379)}";
-        return true;
-    }
-}

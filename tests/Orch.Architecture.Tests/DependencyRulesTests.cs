@@ -20,7 +20,7 @@ public class DependencyRulesTests
         ["Orch.Coordination.Dapr"] = ["Orch.Coordination"],
         ["Orch.Engine"] = ["Orch.Pipeline", "Orch.Coordination"],
         ["Orch.Agents"] = ["Orch.Coordination", "Orch.Actions"],
-        ["Orch.Hosting"] = ["Orch.Engine", "Orch.Agents", "Orch.Coordination.Embedded", "Orch.Coordination.Redis"],
+        ["Orch.Hosting"] = ["Orch.Engine", "Orch.Agents", "Orch.Coordination.Embedded", "Orch.Coordination.Redis", "Orch.Coordination.Dapr"],
     };
 
     [Fact]
