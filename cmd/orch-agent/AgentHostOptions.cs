@@ -24,6 +24,9 @@ public sealed class AgentHostOptions
     /// <summary>Directory for run records of the embedded backend.</summary>
     public string WorkDirectory { get; set; } = ".orch";
 
+    /// <summary>On SIGTERM, how long running tasks get to finish (hh:mm:ss) before they are stopped and handed back to run on another agent.</summary>
+    public TimeSpan ShutdownGrace { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How often the agent heartbeats (hh:mm:ss); a coordinator counts it as lost after three missed heartbeats and runs its tasks elsewhere.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
     /// <summary>
@@ -56,6 +59,8 @@ public sealed class AgentHostOptions
         if (Slots is < 1 or > 1024) problems.Add($"Agent:Slots is {Slots}; use a number from 1 to 1024");
         if (HeartbeatInterval < TimeSpan.FromMilliseconds(100) || HeartbeatInterval > TimeSpan.FromMinutes(5))
             problems.Add($"Agent:HeartbeatInterval is {HeartbeatInterval}; use a time from 00:00:00.1 to 00:05:00");
+        if (ShutdownGrace < TimeSpan.Zero || ShutdownGrace > TimeSpan.FromHours(24))
+            problems.Add($"Agent:ShutdownGrace is {ShutdownGrace}; use a time from 00:00:00 to 24:00:00");
         if (string.IsNullOrWhiteSpace(WorkDirectory)) problems.Add("Agent:WorkDirectory is empty; set a directory for run records");
         if (Orch.Hosting.BackendAddress.Problem(Backend) is null)
         {

@@ -60,6 +60,7 @@ public sealed class AgentService(
             Slots = settings.Slots,
             Labels = settings.Labels,
             HeartbeatInterval = settings.HeartbeatInterval,
+            ShutdownGrace = settings.ShutdownGrace,
             // The embedded backend's agent shares nothing with another process that could lose it.
             ClaimAttempts = !BackendAddress.IsEmbedded(settings.Backend),
         };

@@ -17,5 +17,7 @@ if (problems.Count > 0)
 
 builder.Services.AddOptions<AgentHostOptions>().Bind(builder.Configuration.GetSection(AgentHostOptions.Section));
 builder.Services.AddHostedService<AgentService>();
+// The host must outlast the grace period, plus the time to stop and hand back what still runs.
+builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = settings.ShutdownGrace + TimeSpan.FromSeconds(15));
 await builder.Build().RunAsync();
 return Environment.ExitCode;

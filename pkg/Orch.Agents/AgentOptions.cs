@@ -21,6 +21,11 @@ public sealed record AgentOptions
     public bool ClaimAttempts { get; init; } = true;
     /// <summary>How long a held resource lease is extended at each renewal; renewed every third of it.</summary>
     public TimeSpan LeaseTime { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// When the agent is asked to stop, how long running attempts get to finish before they are
+    /// stopped and handed back to be run elsewhere. Zero hands them back at once.
+    /// </summary>
+    public TimeSpan ShutdownGrace { get; init; } = TimeSpan.Zero;
     /// <summary>Time between SIGTERM and SIGKILL when a shell task is stopped.</summary>
     public TimeSpan KillGrace { get; init; } = TimeSpan.FromSeconds(5);
 }

@@ -33,6 +33,8 @@ public sealed class AgentWorker(
     private readonly IReadOnlyDictionary<string, string> _baseEnvironment = CurrentEnvironment();
     private readonly AttemptClaims _claims = new(backend.State);
     private readonly string _incarnation = Guid.NewGuid().ToString("N");
+    // Set when the agent stops its running attempts because it is shutting down.
+    private volatile bool _handingBack;
 
     public AgentOptions Options => options;
 
@@ -64,8 +66,18 @@ public sealed class AgentWorker(
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
+            // No new work from here on. Running attempts get the grace period to finish; those
+            // still running then are stopped and handed back, to run again on another agent.
+            var all = Task.WhenAll(inFlight.Keys);
+            if (_running.Count > 0 && options.ShutdownGrace > TimeSpan.Zero)
+            {
+                _logger.LogInformation("Stopping: waiting up to {Grace} for {Count} running attempt(s) to finish", Format(options.ShutdownGrace), _running.Count);
+                await Task.WhenAny(all, Task.Delay(options.ShutdownGrace, _time, CancellationToken.None)).ConfigureAwait(false);
+            }
+            _handingBack = true;
+            if (_running.Count > 0) _logger.LogInformation("Stopping: handing back {Count} running attempt(s)", _running.Count);
             foreach (var cts in _running.Values) await cts.CancelAsync().ConfigureAwait(false);
-            await Task.WhenAll(inFlight.Keys).ConfigureAwait(false);
+            await all.ConfigureAwait(false);
         }
         finally
         {
@@ -175,8 +187,10 @@ public sealed class AgentWorker(
                 _logger.LogError(ex, "Attempt {Attempt} of {TaskId} in run {RunId} failed inside the agent", dispatch.Attempt, dispatch.InstanceKey, dispatch.RunId);
                 outcome = new Outcome(AttemptStatus.Failed, null, $"agent error: {ex.Message}", true, TaskResult.EmptyOutputs);
             }
+            var handedBack = _handingBack && outcome.Status == AttemptStatus.Cancelled;
             return new TaskResult
             {
+                HandedBack = handedBack,
                 RunId = dispatch.RunId,
                 InstanceKey = dispatch.InstanceKey,
                 Attempt = dispatch.Attempt,
@@ -184,7 +198,7 @@ public sealed class AgentWorker(
                 AgentId = options.Id,
                 Status = outcome.Status,
                 ExitCode = outcome.ExitCode,
-                Error = outcome.Error,
+                Error = handedBack ? $"handed back: agent {options.Id} is shutting down" : outcome.Error,
                 Retryable = outcome.Retryable,
                 Outputs = outcome.Outputs,
                 StartedAt = started,

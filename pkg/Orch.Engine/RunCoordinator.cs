@@ -446,6 +446,12 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
             attempt.StartedAt = result.StartedAt;
             attempt.FinishedAt = result.FinishedAt;
 
+            if (result.HandedBack && _stopReason is null)
+            {
+                RunElsewhere(instance, result);
+                return;
+            }
+
             if (result.Status == AttemptStatus.Succeeded)
             {
                 instance.Outputs = result.Outputs;
@@ -529,14 +535,12 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
             // If the agent is only cut off, this stops the attempt once it hears again.
             await _backend.Bus.PublishAsync(Topics.Control, new CancelAttempt(_settings.RunId, attemptId, "handed to another agent: " + why), CancellationToken.None).ConfigureAwait(false);
             await ReleaseLeaseAsync(instance).ConfigureAwait(false);
-            instance.LostAttempts++;
             var now = _time.GetUtcNow();
             var attempt = instance.Attempts[^1];
             attempt.Status = StatusNames[(int)AttemptStatus.Lost];
             attempt.Agent = agent.Value;
             attempt.Error = why;
             attempt.FinishedAt = now;
-            var retry = instance.LostAttempts < _settings.MaxLostAttempts;
             var lost = new TaskResult
             {
                 RunId = _settings.RunId,
@@ -549,10 +553,22 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 StartedAt = attempt.StartedAt ?? now,
                 FinishedAt = now,
             };
-            _observer.AttemptFinished(instance.Key, lost, retry, retry ? TimeSpan.Zero : null);
-            if (!retry)
+            RunElsewhere(instance, lost);
+        }
+
+        /// <summary>
+        /// Queues again an attempt that ended for reasons of its agent, not of the task (lost, or
+        /// handed back at shutdown), without using up the task's retries; repeated often, it fails.
+        /// </summary>
+        private void RunElsewhere(InstanceNode instance, TaskResult result)
+        {
+            _running.Remove(instance);
+            instance.LostAttempts++;
+            var again = instance.LostAttempts < _settings.MaxLostAttempts;
+            _observer.AttemptFinished(instance.Key, result, again, again ? TimeSpan.Zero : null);
+            if (!again)
             {
-                Complete(instance, InstanceStatus.Failed, $"lost with its agent {instance.LostAttempts} times; last: {why}");
+                Complete(instance, InstanceStatus.Failed, $"its agent went away {instance.LostAttempts} times; last: {result.Error}");
                 return;
             }
             SetStatus(instance, InstanceStatus.Pending);

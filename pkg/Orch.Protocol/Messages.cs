@@ -74,6 +74,11 @@ public sealed record TaskResult
     public string? Error { get; init; }
     /// <summary>False when trying again cannot help (bad input to an action).</summary>
     public bool Retryable { get; init; } = true;
+    /// <summary>
+    /// The agent stopped the attempt because it is shutting down, not because of the task: the
+    /// coordinator runs it again elsewhere without counting it against the task's retries.
+    /// </summary>
+    public bool HandedBack { get; init; }
     public IReadOnlyDictionary<string, object?> Outputs { get; init; } = EmptyOutputs;
     public required DateTimeOffset StartedAt { get; init; }
     public required DateTimeOffset FinishedAt { get; init; }

@@ -25,7 +25,7 @@ public sealed class AgentFaultTests : IAsyncLifetime
         _redis = await RedisServer.StartAsync(appendOnly: true);
         ClusterKeyFiles.Write(KeyFile);
         foreach (var id in new[] { "agent-a", "agent-b", "agent-c" })
-            _agents.Add(AgentProcess.StartServing(Backend, id, KeyFile, slots: 2, "--Agent:HeartbeatInterval=00:00:00.5"));
+            _agents.Add(AgentProcess.StartServing(Backend, id, KeyFile, slots: 2, "--Agent:HeartbeatInterval=00:00:00.5", "--Agent:ShutdownGrace=00:00:01"));
     }
 
     public async ValueTask DisposeAsync()
@@ -114,6 +114,31 @@ public sealed class AgentFaultTests : IAsyncLifetime
         using var table = JsonDocument.Parse(locks.Stdout);
         var printer = Assert.Single(table.RootElement.EnumerateArray(), l => l.GetProperty("resource").GetString() == "printer");
         Assert.Equal(0, printer.GetProperty("holders").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task SigtermAnAgentMidTask_ItHandsTheTaskBackAndExitsAndTheRunCompletes()
+    {
+        using var dir = new TempDir();
+        dir.Write("squares.yml", Squares);
+        var marks = Directory.CreateDirectory(Path.Combine(dir.Path, "marks")).FullName;
+        using var run = OrchCli.Start(dir.Path, "run", "squares.yml", "--backend", Backend, "--cluster-key-file", KeyFile, "--json", "-p", $"marks={marks}", "-p", "seconds=4", "--timeout", "90s");
+
+        var leaving = await AgentRunningAMarkAsync(marks, run);
+        var started = Marks(marks).Where(m => m.Pid == leaving.Pid).Select(m => m.Instance).ToList();
+        Processes.Signal(leaving.Pid, "TERM");
+        var exitCode = await leaving.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        var result = await run.WaitAsync(TimeSpan.FromSeconds(90));
+
+        Assert.True(exitCode == 0, leaving.Output);
+        Assert.Contains("handing back", leaving.Output, StringComparison.Ordinal);
+        Assert.True(result.ExitCode == 0, result + Logs());
+        using var json = JsonDocument.Parse(result.Stdout);
+        var tasks = json.RootElement.GetProperty("tasks").EnumerateArray().ToDictionary(t => t.GetProperty("id").GetString()!);
+        Assert.Equal("55", tasks["total"].GetProperty("outputs").GetProperty("sum").ToString());
+        var others = _agents.Where(a => a != leaving).Select(a => a.Pid).ToHashSet();
+        foreach (var instance in started)
+            Assert.Contains(Marks(marks), m => m.Instance == instance && others.Contains(m.Pid));
     }
 
     [Fact]
