@@ -105,6 +105,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 RunId = settings.RunId.Value,
                 Pipeline = pipeline.Name,
                 File = pipeline.FilePath,
+                WorkingDirectory = settings.WorkingDirectory,
                 Params = _params,
                 Status = RunStatus.Running,
                 StartedAt = _startedAt,

@@ -156,7 +156,9 @@ public sealed class RunService(TimeProvider? time = null, Microsoft.Extensions.L
         var settings = new RunSettings
         {
             RunId = runId,
-            WorkingDirectory = request.WorkingDirectory,
+            // A resumed run works where the run started, even when resumed from elsewhere: its tasks'
+            // relative paths (and so their fingerprints) must mean what they meant the first time.
+            WorkingDirectory = previous?.WorkingDirectory ?? request.WorkingDirectory,
             RunDirectory = Path.Combine(stateDirectory, "runs", runId.Value),
             DispatchWindow = Math.Max(16, slots * 8),
             Timeout = request.Timeout ?? pipeline.Timeout,

@@ -162,6 +162,51 @@ public sealed class AgentFaultTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task KillDashNineTheRun_ResumeFromAnotherDirectoryFinishesWithoutRerunningFinishedTasks()
+    {
+        using var first = new TempDir();
+        using var elsewhere = new TempDir();
+        var pipeline = first.Write("twostage.yml", """
+            name: twostage
+            params:
+              marks: { description: directory for the marks attempts leave }
+            tasks:
+              quick:
+                for_each: [0, 1, 2, 3]
+                env: { MARKS: "{{ params.marks }}" }
+                run: echo "$PPID" > "$MARKS/$ORCH_INSTANCE.$ORCH_ATTEMPT_ID"
+              slow:
+                needs: [quick]
+                env: { MARKS: "{{ params.marks }}" }
+                run: |
+                  echo "$PPID" > "$MARKS/$ORCH_INSTANCE.$ORCH_ATTEMPT_ID"
+                  sleep 3
+                  echo "done=yes" >> "$ORCH_OUTPUT"
+            """);
+        var marks = Directory.CreateDirectory(Path.Combine(first.Path, "marks")).FullName;
+        using (var run = OrchCli.Start(first.Path, "run", pipeline, "--backend", Backend, "--cluster-key-file", KeyFile, "-p", $"marks={marks}"))
+        {
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (!Marks(marks).Any(m => m.Instance == "slow") && DateTime.UtcNow < deadline) await Task.Delay(20, TestContext.Current.CancellationToken);
+            Assert.Contains(Marks(marks), m => m.Instance == "slow");
+            await Task.Delay(1000, TestContext.Current.CancellationToken); // past the next save of the run record
+            Processes.Signal(run.Pid, "KILL");
+            await Processes.WaitUntilGoneAsync(run.Pid, TimeSpan.FromSeconds(10));
+        }
+        var runId = Path.GetFileName(Assert.Single(first.RunDirectories()));
+
+        // Another directory has no local trace of the run: the record comes from the backend.
+        var resumed = await OrchCli.RunAsync(elsewhere.Path, TimeSpan.FromSeconds(90), "run", pipeline, "--backend", Backend, "--cluster-key-file", KeyFile, "--resume", runId, "--json");
+
+        Assert.True(resumed.ExitCode == 0, resumed + Logs());
+        using var json = JsonDocument.Parse(resumed.Stdout);
+        var tasks = json.RootElement.GetProperty("tasks").EnumerateArray().ToDictionary(t => t.GetProperty("id").GetString()!);
+        Assert.Equal(4, tasks["quick"].GetProperty("reused").GetInt32());
+        Assert.Equal("yes", tasks["slow"].GetProperty("outputs").GetProperty("done").GetString());
+        Assert.All(Marks(marks).Where(m => m.Instance.StartsWith("quick", StringComparison.Ordinal)).GroupBy(m => m.Instance), g => Assert.Single(g));
+    }
+
+    [Fact]
     public async Task PhilosophersAndBank_OnThreeAgents_NoDeadlockAndBalancesConserved()
     {
         using var dir = new TempDir();

@@ -12,6 +12,8 @@ public sealed class RunRecord
     public required string RunId { get; set; }
     public required string Pipeline { get; set; }
     public required string File { get; set; }
+    /// <summary>Where the run's relative paths resolve (a resumed run keeps it).</summary>
+    public string? WorkingDirectory { get; set; }
     public required Dictionary<string, object?> Params { get; set; }
     public RunStatus Status { get; set; }
     public DateTimeOffset StartedAt { get; set; }
