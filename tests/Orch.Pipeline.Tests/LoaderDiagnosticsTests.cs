@@ -321,6 +321,20 @@ public class LoaderDiagnosticsTests
         DiagnosticCodes.BadValue, DiagnosticCodes.BadValue);
 
     [Fact]
+    public void Parse_BadPlacement_Reported() => Check("bad_placement", """
+        name: t
+        tasks:
+          a:
+            run: echo
+            on: { labels: [gpu, "has space"], lables: [x] }
+            slots: 0
+          b:
+            run: echo
+            on: [gpu]
+            slots: 2000
+        """, DiagnosticCodes.InvalidName, DiagnosticCodes.UnknownKey, DiagnosticCodes.BadValue, DiagnosticCodes.WrongType, DiagnosticCodes.BadValue);
+
+    [Fact]
     public void Load_MissingFile_ReportsFileNotFound()
     {
         var path = Path.Combine("no-such-dir", "missing.yml");

@@ -97,6 +97,23 @@ public class LoaderModelTests
     }
 
     [Fact]
+    public void Parse_OnLabelsAndSlots_MapToPlacement()
+    {
+        var result = TestPipelines.Parse("name: t\ntasks:\n  a: { run: echo }\n  b:\n    run: echo\n    on: { labels: [gpu, zone=eu-1, gpu] }\n    slots: 2\n  c: { run: echo, on: { labels: linux } }\n");
+
+        Assert.True(result.Succeeded, DiagnosticFormatter.FormatAll(result.Diagnostics, result.SourceText));
+        var a = result.Pipeline!.FindTask("a")!;
+        Assert.Empty(a.Labels);
+        Assert.Equal(1, a.Slots);
+        Assert.Null(a.PlacementLocation);
+        var b = result.Pipeline.FindTask("b")!;
+        Assert.Equal(["gpu", "zone=eu-1"], b.Labels);
+        Assert.Equal(2, b.Slots);
+        Assert.Equal((6, 5), (b.PlacementLocation!.Value.Line, b.PlacementLocation.Value.Column));
+        Assert.Equal(["linux"], result.Pipeline.FindTask("c")!.Labels);
+    }
+
+    [Fact]
     public void Parse_WithValues_KeepYamlTypes()
     {
         var with = LoadWordcount().FindTask("split")!.With.ToDictionary(kv => kv.Key, kv => kv.Value);

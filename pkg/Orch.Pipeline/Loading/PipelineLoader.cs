@@ -119,6 +119,9 @@ public static class PipelineLoader
         Retry = MergeRetry(task.Retry, reader.DefaultRetry),
         Timeout = task.Timeout ?? reader.DefaultTimeout,
         When = task.When,
+        Labels = task.Labels,
+        Slots = task.Slots ?? 1,
+        PlacementLocation = task.PlacementLocation,
     };
 
     private static RetryPolicy MergeRetry(RetrySpec? task, RetrySpec? defaults)

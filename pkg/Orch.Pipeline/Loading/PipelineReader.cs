@@ -30,6 +30,9 @@ internal sealed class TaskDraft
     public RetrySpec? Retry { get; set; }
     public TimeSpan? Timeout { get; set; }
     public TemplateText? When { get; set; }
+    public List<string> Labels { get; } = [];
+    public int? Slots { get; set; }
+    public SourceLocation? PlacementLocation { get; set; }
     public List<TemplateSite> Templates { get; } = [];
 }
 
@@ -37,7 +40,8 @@ internal sealed class TaskDraft
 internal sealed partial class PipelineReader
 {
     internal static readonly string[] TopLevelKeys = ["name", "description", "timeout", "params", "env", "resources", "defaults", "tasks"];
-    internal static readonly string[] TaskKeys = ["uses", "with", "run", "shell", "env", "working_directory", "needs", "for_each", "locks", "retry", "timeout", "when"];
+    internal static readonly string[] TaskKeys = ["uses", "with", "run", "shell", "env", "working_directory", "needs", "for_each", "locks", "retry", "timeout", "when", "on", "slots"];
+    internal static readonly string[] OnKeys = ["labels"];
     internal static readonly string[] ParamKeys = ["default", "type", "description", "required"];
     internal static readonly string[] ResourceKeys = ["capacity"];
     internal static readonly string[] DefaultsKeys = ["retry", "timeout"];
@@ -411,6 +415,20 @@ internal sealed partial class PipelineReader
         if (keys.TryGetValue("retry", out var retry)) task.Retry = ReadRetry(retry.Value, owner);
         if (keys.TryGetValue("timeout", out var timeout)) task.Timeout = ReadDuration(timeout.Value, $"'timeout' in {owner}");
         if (keys.TryGetValue("when", out var when)) task.When = ReadTemplate(when.Value, $"'when' in {owner}", "when", task.Templates);
+        if (keys.TryGetValue("on", out var on))
+        {
+            task.PlacementLocation = on.Key.Location;
+            ReadOn(task, on.Value, owner);
+        }
+        if (keys.TryGetValue("slots", out var slots))
+        {
+            task.PlacementLocation ??= slots.Key.Location;
+            if (ReadInt(slots.Value, $"'slots' in {owner}", 1) is { } n)
+            {
+                if (n <= 1024) task.Slots = n;
+                else Error(DiagnosticCodes.BadValue, slots.Value.Location, $"'slots' in {owner} must be at most 1024, got {n}", "slots are how many of an agent's task slots one attempt takes");
+            }
+        }
 
         if (uses is not null && run is not null)
         {
@@ -437,6 +455,25 @@ internal sealed partial class PipelineReader
                 Error(DiagnosticCodes.WrongType, node.Location, mappingMessage, hint);
                 return null;
             default: return [];
+        }
+    }
+
+    /// <summary><c>on: { labels: [gpu, linux] }</c>: the agents a task may run on.</summary>
+    private void ReadOn(TaskDraft task, YNode node, string owner)
+    {
+        if (AsMapping(node, $"'on' in {owner}", "write 'on: { labels: [gpu] }'") is not { } map) return;
+        var keys = ReadKeys(map, OnKeys, $" in 'on' of {owner}");
+        if (!keys.TryGetValue("labels", out var labels)) return;
+        if (ScalarOrList(labels.Value, $"'labels' in {owner} must be a label or a list of labels, not a mapping", "write 'labels: [gpu, linux]'") is not { } items) return;
+        foreach (var item in items)
+        {
+            if (item is not YScalar { TypedValue: string label } || !LabelPattern().IsMatch(label))
+            {
+                Error(DiagnosticCodes.InvalidName, item.Location, $"invalid agent label {(item is YScalar sc ? $"'{sc.Value}'" : item.KindName)} in {owner}",
+                    "labels use letters, digits, '_', '-', '.', '=' and ':' (e.g. gpu, zone=eu-1)");
+                continue;
+            }
+            if (!task.Labels.Contains(label, StringComparer.Ordinal)) task.Labels.Add(label);
         }
     }
 
@@ -675,6 +712,10 @@ internal sealed partial class PipelineReader
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_-]*$")]
     internal static partial Regex IdPattern();
+
+    /// <summary>Agent labels, as agents declare them (<c>--Agent:Labels:0=gpu</c>).</summary>
+    [GeneratedRegex("^[A-Za-z0-9_][A-Za-z0-9_.=:-]*$")]
+    internal static partial Regex LabelPattern();
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
     private static partial Regex IdentifierPattern();

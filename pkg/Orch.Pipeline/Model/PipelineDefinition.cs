@@ -65,6 +65,12 @@ public sealed class TaskDefinition
     public required RetryPolicy Retry { get; init; }
     public TimeSpan? Timeout { get; init; }
     public TemplateText? When { get; init; }
+    /// <summary>Labels an agent must have to run this task (<c>on: { labels: [...] }</c>); empty for any agent.</summary>
+    public IReadOnlyList<string> Labels { get; init; } = [];
+    /// <summary>How many of an agent's slots one attempt takes.</summary>
+    public int Slots { get; init; } = 1;
+    /// <summary>Where <c>on:</c> or <c>slots:</c> is written, for problems found only when the run meets its agents.</summary>
+    public SourceLocation? PlacementLocation { get; init; }
 
     public bool IsFanOut => ForEach is not null;
     public bool IsShell => Run is not null;
