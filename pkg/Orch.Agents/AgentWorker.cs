@@ -44,6 +44,9 @@ public sealed class AgentWorker(
         // Registered before taking work: a coordinator judges the agent that claims an attempt by its heartbeats.
         await backend.Agents.HeartbeatAsync(Heartbeat(), stoppingToken).ConfigureAwait(false);
         await using var tasks = await backend.Bus.SubscribeAsync<TaskDispatch>(Topics.Tasks, Topics.AgentsGroup, stoppingToken).ConfigureAwait(false);
+        // An agent with labels also serves its pool: tasks that ask for labels it has.
+        await using var pool = options.Labels.Count == 0 ? null
+            : await backend.Bus.SubscribeAsync<TaskDispatch>(Topics.Pool(options.Labels), Topics.AgentsGroup, stoppingToken).ConfigureAwait(false);
         await using var control = await backend.Bus.SubscribeAsync<CancelAttempt>(Topics.Control, "agent." + options.Id.Value, stoppingToken).ConfigureAwait(false);
         var controlLoop = ControlLoopAsync(control, stoppingToken);
         var heartbeat = HeartbeatLoopAsync(stoppingToken);
@@ -55,8 +58,14 @@ public sealed class AgentWorker(
             while (true)
             {
                 await slots.WaitAsync(stoppingToken).ConfigureAwait(false);
-                var delivery = await tasks.ReadAsync(stoppingToken).ConfigureAwait(false);
-                var work = RunAndReleaseAsync(delivery, slots, stoppingToken);
+                var delivery = pool is null
+                    ? await tasks.ReadAsync(stoppingToken).ConfigureAwait(false)
+                    : await ReadEitherAsync(pool, tasks, stoppingToken).ConfigureAwait(false);
+                // A task that takes several slots waits here for the rest, so no other task is
+                // read meanwhile and two such tasks cannot each hold part of what both need.
+                var taken = Math.Clamp(delivery.Message.Slots, 1, options.Slots);
+                for (var extra = 1; extra < taken; extra++) await slots.WaitAsync(stoppingToken).ConfigureAwait(false);
+                var work = RunAndReleaseAsync(delivery, slots, taken, stoppingToken);
                 if (!work.IsCompleted)
                 {
                     inFlight.TryAdd(work, 0);
@@ -86,7 +95,23 @@ public sealed class AgentWorker(
         }
     }
 
-    private async Task RunAndReleaseAsync(Delivery<TaskDispatch> delivery, SemaphoreSlim slots, CancellationToken stopping)
+    /// <summary>
+    /// The next task from the agent's pool or the shared topic, pool first. Polls with TryRead so
+    /// that no read is left pending on either (a pending read would take a message this agent
+    /// might not have a slot for).
+    /// </summary>
+    private static async Task<Delivery<TaskDispatch>> ReadEitherAsync(IMessageSubscription<TaskDispatch> pool, IMessageSubscription<TaskDispatch> shared, CancellationToken stopping)
+    {
+        var pause = TimeSpan.FromMilliseconds(1);
+        while (true)
+        {
+            if (pool.TryRead(out var delivery) || shared.TryRead(out delivery)) return delivery;
+            await Task.Delay(pause, stopping).ConfigureAwait(false);
+            pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromMilliseconds(50).Ticks));
+        }
+    }
+
+    private async Task RunAndReleaseAsync(Delivery<TaskDispatch> delivery, SemaphoreSlim slots, int taken, CancellationToken stopping)
     {
         var dispatch = delivery.Message;
         try
@@ -120,7 +145,7 @@ public sealed class AgentWorker(
         }
         finally
         {
-            slots.Release();
+            slots.Release(taken);
         }
     }
 

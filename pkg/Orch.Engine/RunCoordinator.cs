@@ -63,6 +63,10 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
         private readonly HashSet<InstanceNode> _leased = [];
         // Attempts whose claims stay revoked after the run: lost ones and those that never answered.
         private readonly HashSet<AttemptId> _revoked = [];
+        // Live agents as last listed, to place tasks that ask for labels; listed only when some task does.
+        private IReadOnlyList<AgentInfo> _agents = [];
+        private readonly bool _placesByLabel;
+        private int _poolTurn;
         private readonly Channel<Event> _events = Channel.CreateUnbounded<Event>(new UnboundedChannelOptions { SingleReader = true });
         private readonly CancellationTokenSource _stopping = new();
         private readonly Random _random = new();
@@ -100,6 +104,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 foreach (var need in node.Definition.Needs) _tasks[need].Dependents.Add(node);
             }
             _unfinishedTasks = _tasks.Count;
+            _placesByLabel = pipeline.Tasks.Any(t => t.Labels.Count > 0);
             _record = new RunRecord
             {
                 RunId = settings.RunId.Value,
@@ -135,6 +140,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 : null;
 
             await FlushAsync(RunStatus.Running).ConfigureAwait(false);
+            if (_placesByLabel) _agents = await _backend.Agents.ListAsync(CancellationToken.None).ConfigureAwait(false);
             foreach (var task in _tasks.Values.Where(t => t.UnfinishedNeeds == 0).ToList()) Start(task);
 
             DateTimeOffset? giveUpAt = null;
@@ -386,6 +392,13 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
         {
             while (_stopReason is null && _running.Count < _settings.DispatchWindow && _ready.TryDequeue(out var instance))
             {
+                if (TopicFor(instance.Task.Definition) is not { } topic)
+                {
+                    var definition = instance.Task.Definition;
+                    await ReleaseLeaseAsync(instance).ConfigureAwait(false);
+                    Complete(instance, InstanceStatus.Failed, $"no live agent has the labels {string.Join(", ", definition.Labels)}{(definition.Slots > 1 ? $" and {definition.Slots} slots" : "")} any more");
+                    continue;
+                }
                 instance.Attempt++;
                 var number = instance.PriorAttempts + instance.Attempt;
                 var attemptId = AttemptId.New();
@@ -410,6 +423,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                     WorkingDirectory = instance.WorkingDirectory!,
                     Locks = instance.Lease?.Grants ?? [],
                     LeaseId = instance.Lease?.LeaseId,
+                    Slots = instance.Task.Definition.Slots,
                 };
                 instance.Attempts.Add(new AttemptRecord
                 {
@@ -422,8 +436,25 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 instance.DispatchedAt = _time.GetUtcNow();
                 _running.Add(instance);
                 _observer.AttemptStarted(instance.Key, number);
-                await _backend.Bus.PublishAsync(Topics.Tasks, dispatch, CancellationToken.None).ConfigureAwait(false);
+                await _backend.Bus.PublishAsync(topic, dispatch, CancellationToken.None).ConfigureAwait(false);
             }
+        }
+
+        /// <summary>
+        /// Where a task's dispatches go: the shared task topic, or for a task that asks for labels
+        /// the pool of one of the live agents that has them (and enough slots), taking pools in
+        /// turn; null when no live agent fits.
+        /// </summary>
+        private string? TopicFor(Orch.Pipeline.Model.TaskDefinition definition)
+        {
+            if (definition.Labels.Count == 0) return Topics.Tasks;
+            var pools = _agents
+                .Where(a => a.Slots >= definition.Slots && definition.Labels.All(l => a.Labels.Contains(l, StringComparer.Ordinal)))
+                .Select(a => Topics.Pool(a.Labels))
+                .Distinct(StringComparer.Ordinal)
+                .Order(StringComparer.Ordinal)
+                .ToList();
+            return pools.Count == 0 ? null : pools[_poolTurn++ % pools.Count];
         }
 
         /// <summary>Where an instance's artifacts go, relative to the run's <c>artifacts/</c>: <c>count/3</c> or <c>merge</c>.</summary>
@@ -492,6 +523,11 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
         /// </summary>
         private async ValueTask CheckAgentsAsync()
         {
+            if (_placesByLabel && _stopReason is null)
+            {
+                try { _agents = await _backend.Agents.ListAsync(CancellationToken.None).ConfigureAwait(false); }
+                catch (Exception ex) when (ex is not OperationCanceledException) { _observer.Warning($"cannot list agents: {ex.Message}"); }
+            }
             if (_running.Count == 0 || _stopReason is not null) return;
             IReadOnlyList<AgentInfo> agents;
             AttemptClaim?[] claims;

@@ -152,6 +152,8 @@ public sealed class RunService(TimeProvider? time = null, Microsoft.Extensions.L
         {
             return new BackendFailed(ex.Message);
         }
+        if (await UnplaceableTasksAsync(pipeline, runtime, cancellationToken).ConfigureAwait(false) is { Count: > 0 } unplaceable)
+            return new RequestInvalid(unplaceable, load.SourceText);
         if (previous is null) RememberLatestRun(stateDirectory, pipeline.Name, runId);
         var settings = new RunSettings
         {
@@ -175,6 +177,30 @@ public sealed class RunService(TimeProvider? time = null, Microsoft.Extensions.L
         {
             return new BackendLost(ex.Message, runId);
         }
+    }
+
+    /// <summary>
+    /// Tasks that ask for labels or slots no live agent offers: an error before the run starts,
+    /// not a task that waits for ever. Each names the agents there are.
+    /// </summary>
+    private static async Task<List<Diagnostic>> UnplaceableTasksAsync(Orch.Pipeline.Model.PipelineDefinition pipeline, IRunRuntime runtime, CancellationToken cancellationToken)
+    {
+        var problems = new List<Diagnostic>();
+        var placed = pipeline.Tasks.Where(t => t.Labels.Count > 0 || t.Slots > 1).ToList();
+        if (placed.Count == 0) return problems;
+        var agents = await runtime.Backend.Agents.ListAsync(cancellationToken).ConfigureAwait(false);
+        var offered = string.Join("; ", agents.Select(a => $"{a.Id} ({(a.Labels.Count == 0 ? "no labels" : string.Join(", ", a.Labels))}, {a.Slots} slots)"));
+        foreach (var task in placed)
+        {
+            if (agents.Any(a => a.Slots >= task.Slots && task.Labels.All(l => a.Labels.Contains(l, StringComparer.Ordinal)))) continue;
+            var wanted = task.Labels.Count == 0 ? $"{task.Slots} slots" : $"the labels {string.Join(", ", task.Labels)}{(task.Slots > 1 ? $" and {task.Slots} slots" : "")}";
+            var hint = runtime.AgentsAreRemote
+                ? $"live agents: {offered}; start one with --Agent:Labels:0=LABEL (and --Agent:Slots=N), or change the task"
+                : "the embedded default runs tasks in this process, which has no labels; use --backend with orch-agent processes that have them" + (task.Labels.Count == 0 ? ", or raise --max-parallel" : "");
+            problems.Add(new Diagnostic(DiagnosticCodes.NoMatchingAgent, DiagnosticSeverity.Error, task.PlacementLocation ?? task.Location,
+                $"no live agent can run task '{task.Id}': it needs {wanted}", hint));
+        }
+        return problems;
     }
 
     /// <summary>The id of the newest run of a pipeline, from the pointer each new run leaves; null when there is none.</summary>

@@ -12,6 +12,18 @@ public static class Topics
     /// <summary>Results of one run, read by that run's coordinator.</summary>
     public static string Results(RunId run) => $"orch.results.{run.Value}";
     public const string AgentsGroup = "agents";
+
+    /// <summary>
+    /// Tasks for agents with exactly this set of labels (a pool): agents with labels read their
+    /// pool's topic besides <see cref="Tasks"/>, and the coordinator sends a task that asks for
+    /// labels to the pool of a live agent that has them all.
+    /// </summary>
+    public static string Pool(IEnumerable<string> agentLabels)
+    {
+        var canonical = string.Join('\n', agentLabels.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal));
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(canonical));
+        return "orch.tasks.pool." + Convert.ToHexStringLower(hash.AsSpan(0, 8));
+    }
 }
 
 /// <summary>
@@ -40,6 +52,8 @@ public sealed record TaskDispatch
     public IReadOnlyList<LockGrant> Locks { get; init; } = [];
     /// <summary>The lease that holds <see cref="Locks"/>; the agent renews it while the attempt runs.</summary>
     public string? LeaseId { get; init; }
+    /// <summary>How many of the agent's slots the attempt takes.</summary>
+    public int Slots { get; init; } = 1;
 }
 
 /// <summary>What a task runs; serialised with a <c>kind</c> discriminator (<c>action</c> or <c>shell</c>).</summary>

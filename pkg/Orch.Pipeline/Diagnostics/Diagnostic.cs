@@ -44,5 +44,7 @@ public static class DiagnosticCodes
     public const string BadParamOverride = "ORCH040";
     /// <summary>The run named by <c>--resume</c> does not exist or belongs to another pipeline.</summary>
     public const string ResumeNotPossible = "ORCH041";
+    /// <summary>A task asks for labels or slots that no live agent offers (checked when the run starts).</summary>
+    public const string NoMatchingAgent = "ORCH042";
     public const string FileNotFound = "ORCH050";
 }
