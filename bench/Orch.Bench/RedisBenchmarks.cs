@@ -107,7 +107,7 @@ internal static class RedisBenchmarks
         rows.Add(new($"round trip of one no-op task over Redis ({Report.Count(samples)} in sequence)",
             $"ready->done p50 {Report.Millis(p50)}, p99 {Report.Millis(p99)}; dispatch->done p50 {Report.Millis(d50)}, p99 {Report.Millis(d99)}; run wall / tasks {Report.Millis(perChainTask)}",
             available.Count == 0 ? "peers not installed" : string.Join("; ", available.Select(PeerLatency)),
-            available.Count == 0 ? "-" : string.Join("; ", available.Where(p => p.Results.Count > 0).Select(p => $"{Report.Factor(Measure.Median(p.Results.Select(x => x.P50Ms)) / p50.TotalMilliseconds)} lower than {p.Label}")),
+            available.Count == 0 ? "-" : string.Join("; ", available.Where(p => p.Results.Count > 0).Select(p => $"p50 {Report.Factor(p50.TotalMilliseconds / Measure.Median(p.Results.Select(x => x.P50Ms)))} {p.Label}'s")),
             "p50 < 1 ms", latencyMet,
             latencyMet ? null : $"ready->done p50 {Report.Millis(p50)} of which dispatch->done {Report.Millis(d50)}"));
         rows.Add(new("Redis commands per no-op task (INFO commandstats)",
