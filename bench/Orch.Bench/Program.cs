@@ -10,12 +10,13 @@ internal static class Program
 {
     private const string Usage = """
         usage: Orch.Bench [--quick] [--only NAME[,NAME...]] [--runs N]
-          --quick   smaller sizes for a smoke run (2,000 no-op, 200 shell, 16 MB corpus, 10,000 fan-out)
+          --quick   smaller sizes for a smoke run (2,000 no-op, 200 shell, 16 MB corpus, 10,000 fan-out, 200 round trips)
           --only    run only these benchmarks: overhead, shell, wordcount, memory, redis-overhead, redis-wordcount
           --runs    repetitions per figure; the median is reported (default 3; slow ones run once)
         environment: ORCH (the orch binary; default artifacts/orch/orch as make publishes it),
                      ORCH_AGENT (the agent host; default artifacts/orch-agent/orch-agent as make agent publishes it),
-                     ORCH_BENCH_CACHE (where the generated corpus is kept)
+                     ORCH_BENCH_CACHE (where the generated corpus is kept),
+                     ORCH_BENCH_PYTHON (the Python with Celery and Dask; default /usr/bin/python3)
         """;
 
     public static async Task<int> Main(string[] args)
