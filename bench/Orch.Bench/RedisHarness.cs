@@ -149,7 +149,8 @@ internal sealed record CommandCounts(IReadOnlyList<(string Command, long Calls)>
     public string PerTask(long tasks, int top = 6)
     {
         static string F(double x) => x.ToString("N1", CultureInfo.InvariantCulture);
-        var parts = ByCommand.Take(top).Select(c => $"{c.Command.Replace('|', ' ')} {F((double)c.Calls / tasks)}");
+        // Commands issued less than once per 20 tasks (heartbeats, state saves) would show as 0.0: leave them out.
+        var parts = ByCommand.Where(c => c.Calls * 20 >= tasks).Take(top).Select(c => $"{c.Command.Replace('|', ' ')} {F((double)c.Calls / tasks)}");
         return $"{F((double)Total / tasks)} per task ({string.Join(", ", parts)})";
     }
 }
