@@ -56,8 +56,8 @@ internal static class Benchmarks
         "shell" => ShellAsync(context),
         "wordcount" => Task.FromResult(WordCount(context, warnings)),
         "memory" => Task.FromResult(Memory(context)),
-        "redis-overhead" => Task.FromResult(RedisBenchmarks.Overhead(context, warnings)),
-        "redis-wordcount" => Task.FromResult(RedisBenchmarks.WordCount(context, warnings)),
+        "redis-overhead" => Task.FromResult(RedisBenchmarks.Guard(() => RedisBenchmarks.Overhead(context, warnings))),
+        "redis-wordcount" => Task.FromResult(RedisBenchmarks.Guard(() => RedisBenchmarks.WordCount(context, warnings))),
         _ => throw new ArgumentException($"unknown benchmark '{name}'", nameof(name)),
     };
 

@@ -13,6 +13,7 @@ internal static class RedisBenchmarks
 {
     private const int Agents = 2;
     private const int Slots = 2;
+    private const int PeerWarmUp = 200; // tasks each peer script runs before it measures
     private const int Shards = 8; // pipelines/wordcount.yml's default; the peers cut the corpus the same way
 
     /// <summary>The JSON line a peer script prints.</summary>
@@ -23,6 +24,19 @@ internal static class RedisBenchmarks
         public bool Available { get; set; }
         public List<PeerResult> Results { get; } = [];
         public CommandCounts? Commands { get; set; }
+    }
+
+    /// <summary>Output that does not parse (orch's summary, a peer's JSON line) is reported as a failed benchmark, never a crash.</summary>
+    public static List<Row> Guard(Func<List<Row>> benchmark)
+    {
+        try
+        {
+            return benchmark();
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException)
+        {
+            throw new BenchmarkException($"unexpected output: {ex.Message}");
+        }
     }
 
     // 5. No-op tasks and single-task round trips through Redis.
@@ -112,7 +126,7 @@ internal static class RedisBenchmarks
             latencyMet ? null : $"ready->done p50 {Report.Millis(p50)} of which dispatch->done {Report.Millis(d50)}"));
         rows.Add(new("Redis commands per no-op task (INFO commandstats)",
             orchCommands?.PerTask(n) ?? "-",
-            available.Count == 0 ? "-" : string.Join("; ", available.Select(p => $"{p.Label}: {(p.Commands is { } c ? c.PerTask(n + samples + 200, 4) + ", incl. its latency runs and warm-up" : "does not use Redis")}")),
+            available.Count == 0 ? "-" : string.Join("; ", available.Select(p => $"{p.Label}: {(p.Commands is { } c ? c.PerTask(n + samples + PeerWarmUp, 4) + ", incl. its latency runs and warm-up" : "does not use Redis")}")),
             "-", "info", null));
 
         foreach (var peer in peers.Where(p => !p.Available))
