@@ -4,6 +4,7 @@ CONFIG  ?= Release
 RID     ?= linux-x64
 # orch is published ReadyToRun (precompiled): a run starts without waiting for the JIT.
 ORCH    := artifacts/orch/orch
+AGENT   := artifacts/orch-agent/orch-agent
 RESULTS := TestResults
 
 .PHONY: help build run agent test test-deps bench clean
@@ -17,7 +18,9 @@ build: ## build everything
 $(ORCH): $(shell find cmd pkg -name '*.cs' -o -name '*.csproj' 2>/dev/null)
 	$(DOTNET) publish cmd/orch -c $(CONFIG) -r $(RID) --self-contained false -p:PublishReadyToRun=true -o artifacts/orch -nologo -v q
 
-agent: ## publish the agent host to artifacts/orch-agent/orch-agent (for --backend redis://...)
+agent: $(AGENT) ## publish the agent host to artifacts/orch-agent/orch-agent (for --backend redis://...)
+
+$(AGENT): $(shell find cmd pkg -name '*.cs' -o -name '*.csproj' 2>/dev/null)
 	$(DOTNET) publish cmd/orch-agent -c $(CONFIG) -r $(RID) --self-contained false -p:PublishReadyToRun=true -o artifacts/orch-agent -nologo -v q
 
 run: $(ORCH) ## word count of the sample corpus on the embedded default; prints the result
@@ -33,7 +36,7 @@ test: test-deps ## install what the tests need, run every test, print "N passed,
 test-deps: ## the system packages tests use (installed with apt-get when missing and running as root)
 	@scripts/install-deps.sh test
 
-bench: $(ORCH) ## performance figures against peers (see bench/README.md)
+bench: $(ORCH) $(AGENT) ## performance figures against peers (see bench/README.md)
 	@scripts/install-deps.sh bench
 	$(DOTNET) run --project bench/Orch.Bench -c Release -- $(BENCH_ARGS)
 

@@ -2,10 +2,11 @@
 # Installs the system packages a purpose needs, when missing: "test" or "bench".
 # As root it uses apt-get; otherwise it says what to install.
 set -euo pipefail
-# Each entry is COMMAND:DEBIAN_PACKAGE.
+# Each entry is COMMAND:DEBIAN_PACKAGE; py/MODULE:DEBIAN_PACKAGE is a module of Debian's python3.
 case "${1:-test}" in
   test)  need=(bash:bash kill:procps awk:mawk redis-server:redis-server) ;;
-  bench) need=(bash:bash parallel:parallel time:time awk:mawk) ;;
+  bench) need=(bash:bash parallel:parallel time:time awk:mawk redis-server:redis-server
+               py/celery:python3-celery py/redis:python3-redis py/distributed:python3-distributed) ;;
   *) echo "usage: install-deps.sh test|bench" >&2; exit 2 ;;
 esac
 # `time` is also a shell keyword, so look for GNU time's binary itself.
@@ -13,6 +14,8 @@ present() {
   case "$1" in
     time) [ -x /usr/bin/time ] ;;
     redis-server) [ -x /usr/bin/redis-server ] || [ -x /usr/local/bin/redis-server ] ;;
+    # The Debian packages install into /usr/bin/python3, which may not be the first python3 on PATH.
+    py/*) [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import ${1#py/}" >/dev/null 2>&1 ;;
     *) command -v "$1" >/dev/null 2>&1 ;;
   esac
 }

@@ -10,6 +10,10 @@ internal sealed class BenchContext
 {
     public required string Root { get; init; }
     public required string Orch { get; init; }
+    /// <summary>Finds (or publishes) the agent host; only the Redis benchmarks need it.</summary>
+    public required Func<string> AgentPath { get; init; }
+    public string Agent => _agent ??= AgentPath();
+    private string? _agent;
     public required string Work { get; init; }
     public required string Cache { get; init; }
     /// <summary>How to start this program again (for the hand-written counter): program, then leading arguments.</summary>
@@ -24,6 +28,8 @@ internal sealed class BenchContext
     public int ShellTasks => Quick ? 200 : 2_000;
     public long CorpusBytes => Quick ? 16_000_000 : 256_000_000;
     public int FanOutTasks => Quick ? 10_000 : 100_000;
+    /// <summary>Sequential single tasks timed for the round-trip latency over Redis.</summary>
+    public int LatencySamples => Quick ? 200 : 1_000;
 
     public string BenchPipeline(string name) => Path.Combine(Root, "bench", "pipelines", name);
 
@@ -42,7 +48,7 @@ internal sealed class BenchContext
 
 internal static class Benchmarks
 {
-    public static readonly string[] Names = ["overhead", "shell", "wordcount", "memory"];
+    public static readonly string[] Names = ["overhead", "shell", "wordcount", "memory", "redis-overhead", "redis-wordcount"];
 
     public static Task<List<Row>> RunAsync(string name, BenchContext context, List<string> warnings) => name switch
     {
@@ -50,10 +56,12 @@ internal static class Benchmarks
         "shell" => ShellAsync(context),
         "wordcount" => Task.FromResult(WordCount(context, warnings)),
         "memory" => Task.FromResult(Memory(context)),
+        "redis-overhead" => Task.FromResult(RedisBenchmarks.Guard(() => RedisBenchmarks.Overhead(context, warnings))),
+        "redis-wordcount" => Task.FromResult(RedisBenchmarks.Guard(() => RedisBenchmarks.WordCount(context, warnings))),
         _ => throw new ArgumentException($"unknown benchmark '{name}'", nameof(name)),
     };
 
-    private static string Param(string name, long value) => string.Create(CultureInfo.InvariantCulture, $"{name}={value}");
+    internal static string Param(string name, long value) => string.Create(CultureInfo.InvariantCulture, $"{name}={value}");
 
     /// <summary>Runs a bench pipeline in this process on the embedded default and returns its report.</summary>
     private static async Task<RunReport> RunInProcessAsync(BenchContext context, string pipeline, string workingDirectory, int? maxParallel, params KeyValuePair<string, string>[] parameters)
@@ -254,7 +262,7 @@ internal static class Benchmarks
     /// Where an <c>orch run</c> spent its wall clock, from its plain progress lines
     /// (<c>TIMESTAMP start TASK</c>, <c>TIMESTAMP done TASK: ...</c>): start-up to the first task, each task, and the exit.
     /// </summary>
-    private static string Phases(ProcessResult run)
+    internal static string Phases(ProcessResult run)
     {
         var spans = new List<(string Task, DateTimeOffset Start, DateTimeOffset? Done)>();
         foreach (var line in run.StdOut.Split('\n'))
@@ -292,7 +300,7 @@ internal static class Benchmarks
     /// Generates the corpus once into the cache directory with the <c>wordcount/generate</c> action
     /// (through <c>orch run bench/pipelines/generate.yml</c>) and reuses it afterwards.
     /// </summary>
-    private static string EnsureCorpus(BenchContext context)
+    internal static string EnsureCorpus(BenchContext context)
     {
         var corpus = Path.Combine(context.Cache, string.Create(CultureInfo.InvariantCulture, $"corpus-{context.CorpusBytes}-seed1"));
         var marker = corpus + ".complete";

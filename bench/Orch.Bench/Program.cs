@@ -10,11 +10,13 @@ internal static class Program
 {
     private const string Usage = """
         usage: Orch.Bench [--quick] [--only NAME[,NAME...]] [--runs N]
-          --quick   smaller sizes for a smoke run (2,000 no-op, 200 shell, 16 MB corpus, 10,000 fan-out)
-          --only    run only these benchmarks: overhead, shell, wordcount, memory
+          --quick   smaller sizes for a smoke run (2,000 no-op, 200 shell, 16 MB corpus, 10,000 fan-out, 200 round trips)
+          --only    run only these benchmarks: overhead, shell, wordcount, memory, redis-overhead, redis-wordcount
           --runs    repetitions per figure; the median is reported (default 3; slow ones run once)
         environment: ORCH (the orch binary; default artifacts/orch/orch as make publishes it),
-                     ORCH_BENCH_CACHE (where the generated corpus is kept)
+                     ORCH_AGENT (the agent host; default artifacts/orch-agent/orch-agent as make agent publishes it),
+                     ORCH_BENCH_CACHE (where the generated corpus is kept),
+                     ORCH_BENCH_PYTHON (the Python with Celery and Dask; default /usr/bin/python3)
         """;
 
     public static async Task<int> Main(string[] args)
@@ -61,6 +63,7 @@ internal static class Program
         {
             Root = root,
             Orch = EnsureOrch(root),
+            AgentPath = () => EnsureAgent(root),
             Work = work,
             Cache = Environment.GetEnvironmentVariable("ORCH_BENCH_CACHE") is { Length: > 0 } cache ? cache : Path.Combine(Path.GetTempPath(), "orch-bench-cache"),
             Self = SelfCommand(),
@@ -134,6 +137,23 @@ internal static class Program
         Console.Error.WriteLine("bench: publishing the orch binary (as make does) to artifacts/orch");
         Measure.Run("dotnet", ["publish", "cmd/orch", "-c", "Release", "-r", "linux-x64", "--self-contained", "false", "-p:PublishReadyToRun=true", "-o", "artifacts/orch", "-nologo", "-v", "q"], root)
             .EnsureSuccess("dotnet publish cmd/orch");
+        return published;
+    }
+
+    /// <summary>
+    /// The agent host for the Redis benchmarks: <c>$ORCH_AGENT</c>, else what <c>make agent</c> publishes to
+    /// <c>artifacts/orch-agent/orch-agent</c>, else the plain Release build; publishes it like <c>make agent</c> when neither exists.
+    /// </summary>
+    private static string EnsureAgent(string root)
+    {
+        if (Environment.GetEnvironmentVariable("ORCH_AGENT") is { Length: > 0 } given) return Path.GetFullPath(given);
+        var published = Path.Combine(root, "artifacts", "orch-agent", "orch-agent");
+        if (File.Exists(published)) return published;
+        var built = Path.Combine(root, "cmd", "orch-agent", "bin", "Release", "net10.0", "orch-agent");
+        if (File.Exists(built)) return built;
+        Console.Error.WriteLine("bench: publishing the agent host (as make agent does) to artifacts/orch-agent");
+        Measure.Run("dotnet", ["publish", "cmd/orch-agent", "-c", "Release", "-r", "linux-x64", "--self-contained", "false", "-p:PublishReadyToRun=true", "-o", "artifacts/orch-agent", "-nologo", "-v", "q"], root)
+            .EnsureSuccess("dotnet publish cmd/orch-agent");
         return published;
     }
 
