@@ -56,6 +56,9 @@ internal static class Program
         }
         var selected = only.Count == 0 ? Benchmarks.Names : Benchmarks.Names.Where(only.Contains).ToArray();
 
+        // Runs over Redis sign their messages as a deployment would; agents and runs started by
+        // the bench inherit this key.
+        Environment.SetEnvironmentVariable("ORCH_CLUSTER_KEY", Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
         var root = FindRoot() ?? throw new InvalidOperationException("run from inside the repository (no Orchestrator.sln above the current directory)");
         var work = Path.Combine(Path.GetTempPath(), string.Create(CultureInfo.InvariantCulture, $"orch-bench-{Environment.ProcessId}"));
         Directory.CreateDirectory(work);
