@@ -291,6 +291,9 @@ public sealed class AgentWorker(
         environment["ORCH_INSTANCE"] = dispatch.InstanceKey;
         environment["ORCH_ATTEMPT"] = dispatch.Attempt.ToString(CultureInfo.InvariantCulture);
         environment["ORCH_ATTEMPT_ID"] = dispatch.AttemptId.Value;
+        // The same for every attempt of this instance in this run, so a task can make a side
+        // effect once even when an attempt is run again (after a lost agent, or a retry).
+        environment["ORCH_IDEMPOTENCY_KEY"] = $"{dispatch.RunId.Value}/{dispatch.InstanceKey}";
         environment["ORCH_OUTPUT"] = outputPath;
         environment["ORCH_ARTIFACTS"] = dispatch.ArtifactDirectory;
         if (dispatch.Locks.Count > 0)

@@ -213,6 +213,7 @@ public sealed class FailureAndRetryTests
                 retry: { attempts: 2, backoff: 10ms }
                 run: |
                   echo "attempt $ORCH_ATTEMPT" >> attempts.log
+                  echo "$ORCH_IDEMPOTENCY_KEY $ORCH_ATTEMPT_ID" >> keys.log
                   exit 1
             """;
 
@@ -224,6 +225,10 @@ public sealed class FailureAndRetryTests
         Assert.Equal(2, doomed.Attempts.Count);
         Assert.All(doomed.Attempts, a => Assert.Equal("failed", a.Status));
         Assert.Equal(["attempt 1", "attempt 2"], engine.Lines("attempts.log"));
+        // One idempotency key for both attempts of the instance, a fresh attempt id for each.
+        var keys = engine.Lines("keys.log").Select(l => l.Split(' ')).ToList();
+        Assert.Equal([$"{report.RunId.Value}/doomed", $"{report.RunId.Value}/doomed"], keys.Select(k => k[0]));
+        Assert.Equal(doomed.Attempts.Select(a => a.Id), keys.Select(k => k[1]));
     }
 
     [Fact]
