@@ -18,6 +18,9 @@ namespace Orch.Coordination.Redis;
 /// busy with it) any subscription of the group may claim it and deliver it again, so handlers
 /// must be idempotent and should acknowledge well within that time. Acknowledging does not delete
 /// the entry, since other groups may not have read it yet; streams are not trimmed.
+/// A publish also sends a pub/sub wake-up on <c>{prefix}:bus-wake:{topic}</c>, in the same script
+/// as the stream entry, so idle readers read at once instead of on their next poll; a lost
+/// wake-up only costs one poll interval.
 /// Reads poll (a blocking read would stall the shared connection): a few milliseconds apart
 /// while messages flow, backing off to <see cref="MaxPollInterval"/> when idle.
 /// </remarks>
@@ -38,6 +41,13 @@ public sealed class RedisMessageBus : IMessageBus
         local pending = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
         if #pending == 0 then redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2]) end
         return #pending
+        """;
+
+    // KEYS: stream. ARGV: message, wake-up channel.
+    private const string PublishScript = """
+        redis.call('XADD', KEYS[1], '*', 'm', ARGV[1])
+        redis.call('PUBLISH', ARGV[2], '')
+        return 1
         """;
 
     private readonly IDatabase _database;
@@ -63,7 +73,7 @@ public sealed class RedisMessageBus : IMessageBus
         ArgumentNullException.ThrowIfNull(message);
         cancellationToken.ThrowIfCancellationRequested();
         var json = JsonSerializer.SerializeToUtf8Bytes(message, RedisJson.Options);
-        await _database.StreamAddAsync(StreamKey(topic), Field, json).ConfigureAwait(false);
+        await _database.ScriptEvaluateAsync(PublishScript, [StreamKey(topic)], [json, WakeChannel(topic)]).ConfigureAwait(false);
     }
 
     public async ValueTask<IMessageSubscription<T>> SubscribeAsync<T>(string topic, string group, CancellationToken cancellationToken) where T : class
@@ -79,14 +89,33 @@ public sealed class RedisMessageBus : IMessageBus
             // The group exists already: join it where it is.
         }
         var consumer = Environment.MachineName + "-" + Guid.NewGuid().ToString("N");
-        return new Subscription<T>(_database, key, group, consumer, _claimIdleTime);
+        var subscription = new Subscription<T>(_database, key, group, consumer, _claimIdleTime);
+        await subscription.ListenAsync(RedisChannel.Literal(WakeChannel(topic))).ConfigureAwait(false);
+        return subscription;
     }
 
     private RedisKey StreamKey(string topic) => _prefix + ":bus:" + topic;
 
+    private string WakeChannel(string topic) => _prefix + ":bus-wake:" + topic;
+
     private sealed class Subscription<T>(IDatabase database, RedisKey key, RedisValue group, RedisValue consumer, TimeSpan claimIdleTime)
         : IMessageSubscription<T> where T : class
     {
+        // Released by wake-ups; holds at most one permit, so a burst of publishes wakes one read.
+        private readonly SemaphoreSlim _wake = new(0, 1);
+        private RedisChannel _channel;
+        private Action<RedisChannel, RedisValue>? _onWake;
+
+        public async Task ListenAsync(RedisChannel channel)
+        {
+            _channel = channel;
+            _onWake = (_, _) =>
+            {
+                try { _wake.Release(); }
+                catch (SemaphoreFullException) { } // already awake
+            };
+            await database.Multiplexer.GetSubscriber().SubscribeAsync(channel, _onWake).ConfigureAwait(false);
+        }
         private readonly long _claimIdleMs = (long)Math.Ceiling(claimIdleTime.TotalMilliseconds);
         private readonly TimeSpan _claimEvery = TimeSpan.FromTicks(Math.Clamp(claimIdleTime.Ticks / 2, TimeSpan.TicksPerMillisecond * 5, TimeSpan.TicksPerSecond * 5));
         private readonly Lock _claimGate = new();
@@ -111,7 +140,8 @@ public sealed class RedisMessageBus : IMessageBus
                     pause = MinPollInterval;
                     continue; // an unreadable entry was dropped: look for the next at once
                 }
-                await Task.Delay(pause, cancellationToken).ConfigureAwait(false);
+                // Sleep until a publish wakes us, or poll again after the pause (a wake-up may be lost).
+                await _wake.WaitAsync(pause, cancellationToken).ConfigureAwait(false);
                 pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, MaxPollInterval.Ticks));
             }
         }
@@ -137,6 +167,16 @@ public sealed class RedisMessageBus : IMessageBus
 
         public async ValueTask DisposeAsync()
         {
+            try
+            {
+                if (_onWake is not null) await database.Multiplexer.GetSubscriber().UnsubscribeAsync(_channel, _onWake).ConfigureAwait(false);
+            }
+            catch (RedisException)
+            {
+            }
+            catch (ObjectDisposedException)
+            {
+            }
             try
             {
                 await database.ScriptEvaluateAsync(LeaveScript, [key], [group, consumer]).ConfigureAwait(false);
