@@ -15,7 +15,7 @@ namespace Orch.Engine;
 /// (an actor), so the scheduling logic needs no locks. Agents are reached only through the
 /// coordination ports, whether they run in this process or on other machines.
 /// </summary>
-public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? observer = null, TimeProvider? time = null, RunProgress? progress = null)
+public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObserver? observer = null, TimeProvider? time = null, RunProgress? progress = null)
 {
     private readonly IRunObserver _observer = observer ?? NullRunObserver.Instance;
     private readonly TimeProvider _time = time ?? TimeProvider.System;
@@ -43,7 +43,7 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
     private sealed record PumpFailed(Exception Error) : Event;
 
     /// <summary>The state of one run; lives only inside <see cref="RunAsync"/>.</summary>
-    private sealed class RunState
+    private sealed partial class RunState
     {
         private readonly PipelineDefinition _pipeline;
         private readonly RunSettings _settings;
@@ -440,23 +440,6 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
             }
         }
 
-        /// <summary>
-        /// Where a task's dispatches go: the shared task topic, or for a task that asks for labels
-        /// the pool of one of the live agents that has them (and enough slots), taking pools in
-        /// turn; null when no live agent fits.
-        /// </summary>
-        private string? TopicFor(Orch.Pipeline.Model.TaskDefinition definition)
-        {
-            if (definition.Labels.Count == 0) return Topics.Tasks;
-            var pools = _agents
-                .Where(a => a.Slots >= definition.Slots && definition.Labels.All(l => a.Labels.Contains(l, StringComparer.Ordinal)))
-                .Select(a => Topics.Pool(a.Labels))
-                .Distinct(StringComparer.Ordinal)
-                .Order(StringComparer.Ordinal)
-                .ToList();
-            return pools.Count == 0 ? null : pools[_poolTurn++ % pools.Count];
-        }
-
         /// <summary>Where an instance's artifacts go, relative to the run's <c>artifacts/</c>: <c>count/3</c> or <c>merge</c>.</summary>
         private static string InstanceDirectory(InstanceNode instance) =>
             instance.Index is { } index ? $"{instance.Task.Id}/{index.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : instance.Task.Id;
@@ -513,125 +496,6 @@ public sealed class RunCoordinator(ICoordinationBackend backend, IRunObserver? o
                 return;
             }
             Complete(instance, InstanceStatus.Failed, result.Error ?? $"attempt {result.Status.ToString().ToLowerInvariant()}");
-        }
-
-        /// <summary>
-        /// Finds attempts claimed by an agent that stopped heartbeating (or by an earlier run of an
-        /// agent process that restarted), revokes their claims and runs them again. The revoke is a
-        /// compare-and-set, so an attempt is never both revoked and taken over by another agent,
-        /// and a late result from the lost attempt is ignored like any other stale result.
-        /// </summary>
-        private async ValueTask CheckAgentsAsync()
-        {
-            if (_placesByLabel && _stopReason is null)
-            {
-                try { _agents = await _backend.Agents.ListAsync(CancellationToken.None).ConfigureAwait(false); }
-                catch (Exception ex) when (ex is not OperationCanceledException) { _observer.Warning($"cannot list agents: {ex.Message}"); }
-            }
-            if (_running.Count == 0 || _stopReason is not null) return;
-            IReadOnlyList<AgentInfo> agents;
-            AttemptClaim?[] claims;
-            var candidates = _running.ToList();
-            try
-            {
-                agents = await _backend.Agents.ListAsync(CancellationToken.None).ConfigureAwait(false);
-                claims = await Task.WhenAll(candidates.Select(i => _claims.GetAsync(_settings.RunId, i.CurrentAttempt!.Value, CancellationToken.None).AsTask())).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                _observer.Warning($"cannot check on agents: {ex.Message}");
-                return;
-            }
-            var now = _time.GetUtcNow();
-            // Heartbeats missed while the backend was unreachable say nothing about the agents:
-            // give them their full allowance again after an outage.
-            if (_backend is PatientBackend { LastRecoveredAt: { } recovered })
-            {
-                var allowance = agents.Count == 0 ? TimeSpan.FromSeconds(15) : agents.Max(a => a.HeartbeatInterval) * AgentInfo.MissedHeartbeatsWhenLost;
-                if (now - recovered < allowance) return;
-            }
-            for (var i = 0; i < candidates.Count; i++)
-            {
-                var instance = candidates[i];
-                if (claims[i] is not { Revoked: false } claim || !_running.Contains(instance)) continue;
-                var agent = agents.FirstOrDefault(a => a.Id == claim.Agent && a.Incarnation == claim.Incarnation);
-                if (agent is not null && !agent.IsLost(now)) continue;
-                if (!await _claims.TryRevokeAsync(_settings.RunId, instance.CurrentAttempt!.Value, claim, CancellationToken.None).ConfigureAwait(false)) continue;
-                var why = agent is null
-                    ? $"agent {claim.Agent} is gone (no heartbeat from the process that took the attempt)"
-                    : $"agent {claim.Agent} stopped heartbeating ({(now - agent.LastHeartbeat).TotalSeconds:0.#}s since the last one)";
-                await OnAttemptLostAsync(instance, claim.Agent, why).ConfigureAwait(false);
-            }
-        }
-
-        private async ValueTask OnAttemptLostAsync(InstanceNode instance, AgentId agent, string why)
-        {
-            _running.Remove(instance);
-            var attemptId = instance.CurrentAttempt!.Value;
-            _revoked.Add(attemptId);
-            // If the agent is only cut off, this stops the attempt once it hears again.
-            await _backend.Bus.PublishAsync(Topics.Control, new CancelAttempt(_settings.RunId, attemptId, "handed to another agent: " + why), CancellationToken.None).ConfigureAwait(false);
-            await ReleaseLeaseAsync(instance).ConfigureAwait(false);
-            var now = _time.GetUtcNow();
-            var attempt = instance.Attempts[^1];
-            attempt.Status = StatusNames[(int)AttemptStatus.Lost];
-            attempt.Agent = agent.Value;
-            attempt.Error = why;
-            attempt.FinishedAt = now;
-            var lost = new TaskResult
-            {
-                RunId = _settings.RunId,
-                InstanceKey = instance.Key,
-                Attempt = attempt.Number,
-                AttemptId = attemptId,
-                AgentId = agent,
-                Status = AttemptStatus.Lost,
-                Error = why,
-                StartedAt = attempt.StartedAt ?? now,
-                FinishedAt = now,
-            };
-            RunElsewhere(instance, lost);
-        }
-
-        /// <summary>
-        /// Queues again an attempt that ended for reasons of its agent, not of the task (lost, or
-        /// handed back at shutdown), without using up the task's retries; repeated often, it fails.
-        /// </summary>
-        private void RunElsewhere(InstanceNode instance, TaskResult result)
-        {
-            _running.Remove(instance);
-            instance.LostAttempts++;
-            var again = instance.LostAttempts < _settings.MaxLostAttempts;
-            _observer.AttemptFinished(instance.Key, result, again, again ? TimeSpan.Zero : null);
-            if (!again)
-            {
-                Complete(instance, InstanceStatus.Failed, $"its agent went away {instance.LostAttempts} times; last: {result.Error}");
-                return;
-            }
-            SetStatus(instance, InstanceStatus.Pending);
-            Enqueue(instance);
-        }
-
-        /// <summary>
-        /// Removes the run's attempt claims. Lost attempts and those that never answered keep a revoked
-        /// claim, so a copy of their message still waiting in the bus is dropped instead of run after the run ended.
-        /// </summary>
-        private async ValueTask ForgetClaimsAsync()
-        {
-            try
-            {
-                foreach (var attempt in _revoked)
-                {
-                    if (await _claims.TryRevokeUnclaimedAsync(_settings.RunId, attempt, CancellationToken.None).ConfigureAwait(false)) continue;
-                    if (await _claims.GetAsync(_settings.RunId, attempt, CancellationToken.None).ConfigureAwait(false) is { Revoked: false } claim)
-                        await _claims.TryRevokeAsync(_settings.RunId, attempt, claim, CancellationToken.None).ConfigureAwait(false);
-                }
-                await _claims.ForgetRunAsync(_settings.RunId, _revoked, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                _observer.Warning($"could not clear the run's attempt claims: {ex.Message}");
-            }
         }
 
         private async ValueTask ReleaseLeaseAsync(InstanceNode instance)
