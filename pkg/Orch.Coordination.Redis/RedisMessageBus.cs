@@ -1,3 +1,4 @@
+using Orch.Protocol;
 using System.Diagnostics;
 using System.Text.Json;
 using StackExchange.Redis;
@@ -8,7 +9,7 @@ namespace Orch.Coordination.Redis;
 /// Publish/subscribe on Redis Streams. A topic is the stream <c>{prefix}:bus:{topic}</c>, a group
 /// is a Redis consumer group on it, and every subscription is a consumer of its own (a unique
 /// name), so within a group each entry goes to one subscription and every group sees every entry.
-/// Messages are stored as System.Text.Json (<see cref="RedisJson.Options"/>), so a message type
+/// Messages are stored as System.Text.Json (<see cref="MessageJson.Options"/>), so a message type
 /// must round-trip through JSON. An entry that does not read as the subscription's type (written
 /// by something else) is acknowledged and skipped rather than failing the read.
 /// </summary>
@@ -72,7 +73,7 @@ public sealed class RedisMessageBus : IMessageBus
     {
         ArgumentNullException.ThrowIfNull(message);
         cancellationToken.ThrowIfCancellationRequested();
-        var json = JsonSerializer.SerializeToUtf8Bytes(message, RedisJson.Options);
+        var json = JsonSerializer.SerializeToUtf8Bytes(message, MessageJson.Options);
         await _database.ScriptEvaluateAsync(PublishScript, [StreamKey(topic)], [json, WakeChannel(topic)]).ConfigureAwait(false);
     }
 
@@ -247,7 +248,7 @@ public sealed class RedisMessageBus : IMessageBus
             {
                 try
                 {
-                    message = JsonSerializer.Deserialize<T>((byte[])json!, RedisJson.Options);
+                    message = JsonSerializer.Deserialize<T>((byte[])json!, MessageJson.Options);
                 }
                 catch (JsonException)
                 {
