@@ -1,4 +1,3 @@
-using Orch.Protocol;
 using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Threading.Channels;
@@ -6,6 +5,7 @@ using global::Dapr.AppCallback.Autogen.Grpc.v1;
 using global::Dapr.Client.Autogen.Grpc.v1;
 using Google.Protobuf;
 using Grpc.Core;
+using Orch.Protocol;
 using DaprStub = global::Dapr.Client.Autogen.Grpc.v1.Dapr.DaprClient;
 using EventStatus = global::Dapr.AppCallback.Autogen.Grpc.v1.TopicEventResponse.Types.TopicEventResponseStatus;
 

@@ -1,6 +1,6 @@
-using Orch.Protocol;
 using System.Diagnostics;
 using System.Text.Json;
+using Orch.Protocol;
 using StackExchange.Redis;
 
 namespace Orch.Coordination.Redis;
