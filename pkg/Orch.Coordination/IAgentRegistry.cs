@@ -21,6 +21,10 @@ public sealed record AgentInfo(
     /// <summary>Heartbeats an agent may miss before it counts as lost.</summary>
     public const int MissedHeartbeatsWhenLost = 3;
 
+    /// <summary>True when the agent has all of <paramref name="labels"/> and at least <paramref name="slots"/> slots.</summary>
+    public bool CanRun(IReadOnlyList<string> labels, int slots) =>
+        Slots >= slots && labels.All(label => Labels.Contains(label, StringComparer.Ordinal));
+
     /// <summary>True when the agent has missed <see cref="MissedHeartbeatsWhenLost"/> heartbeats by <paramref name="now"/>.</summary>
     public bool IsLost(DateTimeOffset now) => now - LastHeartbeat > HeartbeatInterval * MissedHeartbeatsWhenLost;
 }

@@ -19,14 +19,17 @@ public sealed partial class RunCoordinator
         private string? TopicFor(Orch.Pipeline.Model.TaskDefinition definition)
         {
             if (definition.Labels.Count == 0) return Topics.Tasks;
-            var pools = _agents
-                .Where(a => a.Slots >= definition.Slots && definition.Labels.All(l => a.Labels.Contains(l, StringComparer.Ordinal)))
-                .Select(a => Topics.Pool(a.Labels))
+            var pools = _placement
+                .Where(p => p.Agent.CanRun(definition.Labels, definition.Slots))
+                .Select(p => p.Pool)
                 .Distinct(StringComparer.Ordinal)
-                .Order(StringComparer.Ordinal)
                 .ToList();
             return pools.Count == 0 ? null : pools[_poolTurn++ % pools.Count];
         }
+
+        /// <summary>Notes the live agents and their pool topics (hashed once here, not per dispatch).</summary>
+        private void PlaceOn(IReadOnlyList<AgentInfo> agents) =>
+            _placement = agents.Select(a => (a, Topics.Pool(a.Labels))).OrderBy(p => p.Item2, StringComparer.Ordinal).ToList();
 
         /// <summary>
         /// Finds attempts claimed by an agent that stopped heartbeating (or by an earlier run of an
@@ -36,18 +39,14 @@ public sealed partial class RunCoordinator
         /// </summary>
         private async ValueTask CheckAgentsAsync()
         {
-            if (_placesByLabel && _stopReason is null)
-            {
-                try { _agents = await _backend.Agents.ListAsync(CancellationToken.None).ConfigureAwait(false); }
-                catch (Exception ex) when (ex is not OperationCanceledException) { _observer.Warning($"cannot list agents: {ex.Message}"); }
-            }
-            if (_running.Count == 0 || _stopReason is not null) return;
+            if (_stopReason is not null || (_running.Count == 0 && !_placesByLabel)) return;
             IReadOnlyList<AgentInfo> agents;
             AttemptClaim?[] claims;
             var candidates = _running.ToList();
             try
             {
                 agents = await _backend.Agents.ListAsync(CancellationToken.None).ConfigureAwait(false);
+                if (_placesByLabel) PlaceOn(agents);
                 claims = await Task.WhenAll(candidates.Select(i => _claims.GetAsync(_settings.RunId, i.CurrentAttempt!.Value, CancellationToken.None).AsTask())).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)

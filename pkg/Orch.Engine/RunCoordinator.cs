@@ -63,8 +63,9 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
         private readonly HashSet<InstanceNode> _leased = [];
         // Attempts whose claims stay revoked after the run: lost ones and those that never answered.
         private readonly HashSet<AttemptId> _revoked = [];
-        // Live agents as last listed, to place tasks that ask for labels; listed only when some task does.
-        private IReadOnlyList<AgentInfo> _agents = [];
+        // Live agents as last listed, with their pool topics, to place tasks that ask for labels;
+        // listed only when some task does.
+        private IReadOnlyList<(AgentInfo Agent, string Pool)> _placement = [];
         private readonly bool _placesByLabel;
         private int _poolTurn;
         private readonly Channel<Event> _events = Channel.CreateUnbounded<Event>(new UnboundedChannelOptions { SingleReader = true });
@@ -140,7 +141,7 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
                 : null;
 
             await FlushAsync(RunStatus.Running).ConfigureAwait(false);
-            if (_placesByLabel) _agents = await _backend.Agents.ListAsync(CancellationToken.None).ConfigureAwait(false);
+            if (_placesByLabel) PlaceOn(await _backend.Agents.ListAsync(CancellationToken.None).ConfigureAwait(false));
             foreach (var task in _tasks.Values.Where(t => t.UnfinishedNeeds == 0).ToList()) Start(task);
 
             DateTimeOffset? giveUpAt = null;

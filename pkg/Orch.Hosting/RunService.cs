@@ -192,7 +192,7 @@ public sealed class RunService(TimeProvider? time = null, Microsoft.Extensions.L
         var offered = string.Join("; ", agents.Select(a => $"{a.Id} ({(a.Labels.Count == 0 ? "no labels" : string.Join(", ", a.Labels))}, {a.Slots} slots)"));
         foreach (var task in placed)
         {
-            if (agents.Any(a => a.Slots >= task.Slots && task.Labels.All(l => a.Labels.Contains(l, StringComparer.Ordinal)))) continue;
+            if (agents.Any(a => a.CanRun(task.Labels, task.Slots))) continue;
             var wanted = task.Labels.Count == 0 ? $"{task.Slots} slots" : $"the labels {string.Join(", ", task.Labels)}{(task.Slots > 1 ? $" and {task.Slots} slots" : "")}";
             var hint = runtime.AgentsAreRemote
                 ? $"live agents: {offered}; start one with --Agent:Labels:0=LABEL (and --Agent:Slots=N), or change the task"
