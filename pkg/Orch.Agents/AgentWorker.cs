@@ -130,7 +130,9 @@ public sealed class AgentWorker(
                 await delivery.AckAsync().ConfigureAwait(false);
             }
             var result = await ExecuteAsync(dispatch).ConfigureAwait(false);
-            await PublishResultAsync(result, stopping).ConfigureAwait(false);
+            // A backend outage is waited out beneath this call (the agent host wraps shared backends
+            // in a PatientBackend): the message is acknowledged, so this result is the only trace of the work.
+            await backend.Bus.PublishAsync(Topics.Results(result.RunId), result, CancellationToken.None).ConfigureAwait(false);
             if (!options.ClaimAttempts) await delivery.AckAsync().ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
@@ -156,29 +158,6 @@ public sealed class AgentWorker(
     private async Task<bool> ClaimedByThisAgentAsync(TaskDispatch dispatch, CancellationToken stopping) =>
         await _claims.GetAsync(dispatch.RunId, dispatch.AttemptId, stopping).ConfigureAwait(false) is { Revoked: false } claim
         && claim.Agent == options.Id && claim.Incarnation == _incarnation;
-
-    /// <summary>
-    /// Publishes a result, trying again while the backend cannot be reached: the attempt's message
-    /// is already acknowledged, so this result is the only trace of the work.
-    /// </summary>
-    private async Task PublishResultAsync(TaskResult result, CancellationToken stopping)
-    {
-        var delay = TimeSpan.FromMilliseconds(200);
-        while (true)
-        {
-            try
-            {
-                await backend.Bus.PublishAsync(Topics.Results(result.RunId), result, CancellationToken.None).ConfigureAwait(false);
-                return;
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                _logger.LogWarning("Could not report {TaskId} attempt {Attempt} of run {RunId} ({Error}); trying again in {Delay}", result.InstanceKey, result.Attempt, result.RunId, ex.Message, Format(delay));
-                await Task.Delay(delay, _time, stopping).ConfigureAwait(false);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
-            }
-        }
-    }
 
     /// <summary>Runs one attempt and describes its outcome; never throws for task failures.</summary>
     public async Task<TaskResult> ExecuteAsync(TaskDispatch dispatch)
@@ -379,21 +358,17 @@ public sealed class AgentWorker(
 
     private async Task HeartbeatLoopAsync(CancellationToken stop)
     {
-        var failing = false;
         while (true)
         {
             await Task.Delay(options.HeartbeatInterval, _time, stop).ConfigureAwait(false);
             try
             {
                 await backend.Agents.HeartbeatAsync(Heartbeat(), stop).ConfigureAwait(false);
-                if (failing) _logger.LogWarning("Heartbeats reach the backend again");
-                failing = false;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                // Keep beating: once the backend is back, coordinators must see this agent alive again.
-                if (!failing) _logger.LogWarning("Heartbeat failed ({Error}); tasks of this agent are redispatched if this lasts", ex.Message);
-                failing = true;
+                // Keep beating: once the backend answers again, coordinators must see this agent alive.
+                _logger.LogWarning("Heartbeat failed: {Error}", ex.Message);
             }
         }
     }

@@ -124,10 +124,11 @@ public sealed class PatientBackend : ICoordinationBackend
         if (message is not null) _report(message);
     }
 
+    /// <summary>The first line of an error, cut short: client libraries append pages of connection state.</summary>
     private static string FirstLine(string text)
     {
-        var cut = text.IndexOfAny(['\n', '(', '-']);
-        return (cut > 20 ? text[..cut] : text).Trim();
+        var line = text.Split('\n', 2)[0].Trim();
+        return line.Length <= 160 ? line : line[..160] + "...";
     }
 
     private static string Describe(TimeSpan span) =>
