@@ -26,13 +26,12 @@ public sealed class EmbeddedResourceLocks : IResourceLocks, IDisposable
 
     public ValueTask<LockLease> AcquireAsync(IReadOnlyList<LockRequest> requests, string holder, TimeSpan leaseTime, CancellationToken cancellationToken)
     {
-        var wanted = requests.GroupBy(r => r.Resource, StringComparer.Ordinal).Select(g => g.First()).OrderBy(r => r.Resource, StringComparer.Ordinal).ToList();
+        var wanted = LockRequest.Normalize(requests);
         var waiter = new Waiter(wanted, holder, leaseTime);
         lock (_gate)
         {
             foreach (var request in wanted)
             {
-                if (request.Capacity < 1) throw new ArgumentOutOfRangeException(nameof(requests), $"resource '{request.Resource}' has capacity {request.Capacity}");
                 if (!_resources.ContainsKey(request.Resource)) _resources[request.Resource] = new ResourceState(request.Capacity);
             }
             waiter.Node = _waiters.AddLast(waiter);

@@ -57,13 +57,8 @@ public sealed class RedisResourceLocks : IResourceLocks, IAsyncDisposable
 
     public async ValueTask<LockLease> AcquireAsync(IReadOnlyList<LockRequest> requests, string holder, TimeSpan leaseTime, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(requests);
         ArgumentNullException.ThrowIfNull(holder);
-        var wanted = requests.GroupBy(r => r.Resource, StringComparer.Ordinal).Select(g => g.First()).OrderBy(r => r.Resource, StringComparer.Ordinal).ToList();
-        foreach (var request in wanted)
-        {
-            if (request.Capacity < 1) throw new ArgumentOutOfRangeException(nameof(requests), $"resource '{request.Resource}' has capacity {request.Capacity}");
-        }
+        var wanted = LockRequest.Normalize(requests);
         cancellationToken.ThrowIfCancellationRequested();
 
         var resources = JsonSerializer.Serialize(wanted.Select(r => r.Resource).ToList());

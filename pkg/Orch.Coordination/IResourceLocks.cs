@@ -1,7 +1,24 @@
 namespace Orch.Coordination;
 
 /// <summary>One resource a task wants: <c>fork:3</c> from a resource declared with <paramref name="Capacity"/>.</summary>
-public sealed record LockRequest(string Resource, int Capacity);
+public sealed record LockRequest(string Resource, int Capacity)
+{
+    /// <summary>
+    /// What every adapter acquires: each resource once (the first request for it wins), in ordinal
+    /// order, after checking capacities.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">A capacity is below 1.</exception>
+    public static List<LockRequest> Normalize(IReadOnlyList<LockRequest> requests)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        var wanted = requests.GroupBy(r => r.Resource, StringComparer.Ordinal).Select(g => g.First()).OrderBy(r => r.Resource, StringComparer.Ordinal).ToList();
+        foreach (var request in wanted)
+        {
+            if (request.Capacity < 1) throw new ArgumentOutOfRangeException(nameof(requests), $"resource '{request.Resource}' has capacity {request.Capacity}");
+        }
+        return wanted;
+    }
+}
 
 /// <summary>Resources held together under one lease.</summary>
 public sealed record LockLease(string LeaseId, string Holder, IReadOnlyList<Orch.Protocol.LockGrant> Grants, DateTimeOffset ExpiresAt);
