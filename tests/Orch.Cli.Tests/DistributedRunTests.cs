@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Orch.Cli.Tests.Infrastructure;
 using Orch.Coordination.Tests.Redis;
@@ -12,7 +11,7 @@ namespace Orch.Cli.Tests;
 public sealed class DistributedRunTests : IAsyncLifetime
 {
     private RedisServer? _redis;
-    private readonly List<Process> _agents = [];
+    private readonly List<AgentProcess> _agents = [];
     private readonly TempDir _keys = new();
     private string KeyFile => _keys["cluster.key"];
 
@@ -22,17 +21,12 @@ public sealed class DistributedRunTests : IAsyncLifetime
     {
         _redis = await RedisServer.StartAsync();
         ClusterKeyFiles.Write(KeyFile);
-        foreach (var id in new[] { "agent-a", "agent-b" }) _agents.Add(StartAgent(id));
+        foreach (var id in new[] { "agent-a", "agent-b" }) _agents.Add(AgentProcess.StartServing(Backend, id, KeyFile, slots: 2));
     }
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var agent in _agents)
-        {
-            if (!agent.HasExited) agent.Kill(entireProcessTree: true);
-            await agent.WaitForExitAsync();
-            agent.Dispose();
-        }
+        foreach (var agent in _agents) await agent.DisposeAsync();
         if (_redis is not null) await _redis.DisposeAsync();
         _keys.Dispose();
     }
@@ -121,24 +115,5 @@ public sealed class DistributedRunTests : IAsyncLifetime
         Assert.True(result.ExitCode == 30, result.ToString());
         Assert.Contains("127.0.0.1:1", result.Stderr, StringComparison.Ordinal);
         Assert.False(dir.Exists(".orch/runs"), "no run may start without a backend");
-    }
-
-    private Process StartAgent(string id)
-    {
-        var dll = Path.Combine(AppContext.BaseDirectory, "orch-agent.dll");
-        var info = new ProcessStartInfo(Environment.ProcessPath is { } host && Path.GetFileNameWithoutExtension(host) == "dotnet" ? host : "dotnet")
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var a in new[] { dll, $"--Agent:Backend={Backend}", "--Agent:Slots=2", $"--Agent:Id={id}", $"--Agent:ClusterKeyFile={KeyFile}" }) info.ArgumentList.Add(a);
-        info.Environment.Remove("ORCH_CLUSTER_KEY");
-        var process = Process.Start(info) ?? throw new InvalidOperationException("could not start orch-agent");
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
     }
 }
