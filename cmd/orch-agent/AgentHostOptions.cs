@@ -21,7 +21,10 @@ public sealed class AgentHostOptions
     /// <summary>Labels tasks can target.</summary>
     public List<string> Labels { get; set; } = [];
 
-    /// <summary>Directory for run records of the embedded backend.</summary>
+    /// <summary>
+    /// The agent's own directory: workspaces of running attempts and the files it fetched for them
+    /// (runs whose files travel through the backend), and run records of the embedded backend.
+    /// </summary>
     public string WorkDirectory { get; set; } = ".orch";
 
     /// <summary>On SIGTERM, how long running tasks get to finish (hh:mm:ss) before they are stopped and handed back to run on another agent.</summary>
@@ -61,7 +64,7 @@ public sealed class AgentHostOptions
             problems.Add($"Agent:HeartbeatInterval is {HeartbeatInterval}; use a time from 00:00:00.1 to 00:05:00");
         if (ShutdownGrace < TimeSpan.Zero || ShutdownGrace > TimeSpan.FromHours(24))
             problems.Add($"Agent:ShutdownGrace is {ShutdownGrace}; use a time from 00:00:00 to 24:00:00");
-        if (string.IsNullOrWhiteSpace(WorkDirectory)) problems.Add("Agent:WorkDirectory is empty; set a directory for run records");
+        if (string.IsNullOrWhiteSpace(WorkDirectory)) problems.Add("Agent:WorkDirectory is empty; set a directory for workspaces and fetched files");
         if (Orch.Hosting.BackendAddress.Problem(Backend) is null)
         {
             LoadClusterKey(out var keyProblem);

@@ -61,6 +61,7 @@ public sealed class AgentService(
             Labels = settings.Labels,
             HeartbeatInterval = settings.HeartbeatInterval,
             ShutdownGrace = settings.ShutdownGrace,
+            WorkDirectory = Path.GetFullPath(settings.WorkDirectory),
             // The embedded backend's agent shares nothing with another process that could lose it.
             ClaimAttempts = !BackendAddress.IsEmbedded(settings.Backend),
         };

@@ -26,6 +26,11 @@ public sealed record AgentOptions
     /// stopped and handed back to be run elsewhere. Zero hands them back at once.
     /// </summary>
     public TimeSpan ShutdownGrace { get; init; } = TimeSpan.Zero;
+    /// <summary>
+    /// Where the agent keeps attempt workspaces and fetched files when it does not share the run's
+    /// file system (<c>workspaces/</c> and <c>cache/</c> under it).
+    /// </summary>
+    public string WorkDirectory { get; init; } = Path.Combine(Path.GetTempPath(), "orch-agent");
     /// <summary>Time between SIGTERM and SIGKILL when a shell task is stopped.</summary>
     public TimeSpan KillGrace { get; init; } = TimeSpan.FromSeconds(5);
 }

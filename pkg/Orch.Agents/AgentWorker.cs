@@ -5,7 +5,9 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Orch.Actions;
 using Orch.Agents.Shell;
+using Orch.Agents.Workspaces;
 using Orch.Coordination;
+using Orch.Coordination.Artifacts;
 using Orch.Coordination.Attempts;
 using Orch.Protocol;
 
@@ -32,6 +34,8 @@ public sealed class AgentWorker(
     private readonly ConcurrentDictionary<AttemptId, DateTimeOffset> _cancelled = new();
     private readonly IReadOnlyDictionary<string, string> _baseEnvironment = CurrentEnvironment();
     private readonly AttemptClaims _claims = new(backend.State);
+    private readonly ArtifactStore _artifacts = new(backend.State);
+    private FileCache? _cache;
     private readonly string _incarnation = Guid.NewGuid().ToString("N");
     // Set when the agent stops its running attempts because it is shutting down.
     private volatile bool _handingBack;
@@ -174,12 +178,9 @@ public sealed class AgentWorker(
             {
                 outcome = cancel.IsCancellationRequested
                     ? new Outcome(AttemptStatus.Cancelled, null, "cancelled before it started", true, TaskResult.EmptyOutputs)
-                    : dispatch.Body switch
-                    {
-                        ActionBody action => await RunActionAsync(dispatch, action, cancel.Token).ConfigureAwait(false),
-                        ShellBody shell => await RunShellAsync(dispatch, shell, cancel.Token).ConfigureAwait(false),
-                        _ => new Outcome(AttemptStatus.Failed, null, $"unknown task body {dispatch.Body.GetType().Name}", false, TaskResult.EmptyOutputs),
-                    };
+                    : dispatch.Files is { } files
+                        ? await RunInWorkspaceAsync(dispatch, files, cancel.Token).ConfigureAwait(false)
+                        : await RunBodyAsync(dispatch, cancel.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancel.IsCancellationRequested)
             {
@@ -205,6 +206,8 @@ public sealed class AgentWorker(
                 Error = handedBack ? $"handed back: agent {options.Id} is shutting down" : outcome.Error,
                 Retryable = outcome.Retryable,
                 Outputs = outcome.Outputs,
+                Files = outcome.Files,
+                Log = outcome.Log,
                 StartedAt = started,
                 FinishedAt = _time.GetUtcNow(),
             };
@@ -217,7 +220,52 @@ public sealed class AgentWorker(
         }
     }
 
-    private sealed record Outcome(AttemptStatus Status, int? ExitCode, string? Error, bool Retryable, IReadOnlyDictionary<string, object?> Outputs);
+    private sealed record Outcome(AttemptStatus Status, int? ExitCode, string? Error, bool Retryable, IReadOnlyDictionary<string, object?> Outputs)
+    {
+        public IReadOnlyList<RunFile> Files { get; init; } = [];
+        public RunFile? Log { get; init; }
+    }
+
+    private Task<Outcome> RunBodyAsync(TaskDispatch dispatch, CancellationToken cancel) => dispatch.Body switch
+    {
+        ActionBody action => RunActionAsync(dispatch, action, cancel),
+        ShellBody shell => RunShellAsync(dispatch, shell, cancel),
+        _ => Task.FromResult(new Outcome(AttemptStatus.Failed, null, $"unknown task body {dispatch.Body.GetType().Name}", false, TaskResult.EmptyOutputs)),
+    };
+
+    /// <summary>
+    /// Runs an attempt of a run whose files this agent does not share: in a fresh workspace with
+    /// the inputs it was sent, then stores its log and (when it succeeded) the files it made.
+    /// </summary>
+    private async Task<Outcome> RunInWorkspaceAsync(TaskDispatch dispatch, TaskFiles files, CancellationToken cancel)
+    {
+        _cache ??= new FileCache(Path.Combine(options.WorkDirectory, "cache"), _artifacts);
+        using var workspace = AttemptWorkspace.Create(options.WorkDirectory, dispatch);
+        Outcome outcome;
+        try
+        {
+            await workspace.PlaceInputsAsync(files.Inputs, _cache, cancel).ConfigureAwait(false);
+            outcome = await RunBodyAsync(workspace.Localise(dispatch), cancel).ConfigureAwait(false);
+        }
+        catch (ArtifactException ex)
+        {
+            // Retrying cannot bring back an input that is gone or a path that is not allowed.
+            return new Outcome(AttemptStatus.Failed, null, $"input files: {ex.Message}", false, TaskResult.EmptyOutputs);
+        }
+
+        // Stored whatever happens to the task: the log is what tells why it failed.
+        var log = await workspace.SaveLogAsync(_artifacts, files.LogAs, CancellationToken.None).ConfigureAwait(false);
+        if (outcome.Status != AttemptStatus.Succeeded) return outcome with { Log = log };
+        try
+        {
+            var made = await workspace.SaveCreatedFilesAsync(_artifacts, files.SaveAs, CancellationToken.None).ConfigureAwait(false);
+            return outcome with { Outputs = workspace.RelativiseOutputs(outcome.Outputs), Files = made, Log = log };
+        }
+        catch (ArtifactException ex)
+        {
+            return new Outcome(AttemptStatus.Failed, outcome.ExitCode, $"the files the task made cannot be stored: {ex.Message}", false, TaskResult.EmptyOutputs) { Log = log };
+        }
+    }
 
     private async Task<Outcome> RunActionAsync(TaskDispatch dispatch, ActionBody body, CancellationToken cancel)
     {

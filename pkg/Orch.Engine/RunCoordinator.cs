@@ -1,7 +1,9 @@
 using System.Threading.Channels;
 using Orch.Coordination;
+using Orch.Coordination.Artifacts;
 using Orch.Coordination.Attempts;
 using Orch.Coordination.Resilience;
+using Orch.Engine.Files;
 using Orch.Engine.Planning;
 using Orch.Pipeline.Model;
 using Orch.Pipeline.Templates;
@@ -55,6 +57,9 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
         private readonly RunRecordStore _records;
         private readonly AttemptClaims _claims;
         private readonly Dictionary<string, object?> _params;
+        // What templates see: path params are their place in the workspace when files are shipped.
+        private readonly Dictionary<string, object?> _scopeParams;
+        private readonly FileShipping? _files;
         private readonly Dictionary<string, TaskNode> _tasks = new(StringComparer.Ordinal);
         private readonly Dictionary<string, InstanceNode> _instances = new(StringComparer.Ordinal);
         private readonly Dictionary<string, InstanceRecord> _previous = new(StringComparer.Ordinal);
@@ -95,6 +100,8 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
             _records = new RunRecordStore(backend.State);
             _claims = new AttemptClaims(backend.State);
             _params = new Dictionary<string, object?>(parameters, StringComparer.Ordinal);
+            _files = settings.Files;
+            _scopeParams = _files?.TemplateValues(_params) ?? _params;
             _startedAt = time.GetUtcNow();
             _lastFlush = _startedAt;
             foreach (var instance in settings.Previous?.Tasks.SelectMany(t => t.Instances) ?? []) _previous[instance.Key] = instance;
@@ -181,9 +188,13 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
                 Complete(instance, InstanceStatus.Cancelled, "did not stop within the cancel grace period");
             }
 
-            var status = _stopReason ?? (_tasks.Values.Any(t => t.Status is InstanceStatus.Failed or InstanceStatus.Cancelled) ? RunStatus.Failed : RunStatus.Succeeded);
+            var unfetched = _files is null ? [] : await _files.DrainAsync().ConfigureAwait(false);
+            foreach (var failure in unfetched) _observer.Warning(failure);
+            var status = _stopReason ?? (unfetched.Count > 0 || _tasks.Values.Any(t => t.Status is InstanceStatus.Failed or InstanceStatus.Cancelled) ? RunStatus.Failed : RunStatus.Succeeded);
             var record = await FlushAsync(status).ConfigureAwait(false);
             if (_settings.LostAgentCheckInterval is not null) await ForgetClaimsAsync().ConfigureAwait(false);
+            // Everything a succeeded run made is here now; a failed one keeps its files for --resume.
+            if (_files is not null && status == RunStatus.Succeeded) await _files.ForgetRunAsync(_settings.RunId, CancellationToken.None).ConfigureAwait(false);
             await pumpStop.CancelAsync().ConfigureAwait(false);
             try { await pump.ConfigureAwait(false); } catch (OperationCanceledException) { }
             await _stopping.CancelAsync().ConfigureAwait(false);
@@ -268,6 +279,7 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
             task.Status = InstanceStatus.Running;
             _taskRecords[task.Id].Status = task.Status;
             task.Scope = BuildScope(task);
+            if (_files is not null) task.UpstreamFiles = Upstream(task).SelectMany(id => _tasks[id].Instances).SelectMany(i => i.Files).ToList();
             IReadOnlyList<object?> items;
             try
             {
@@ -325,6 +337,12 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
                 instance.WorkingDirectory = directory is null ? _settings.WorkingDirectory : Path.GetFullPath(directory, _settings.WorkingDirectory);
                 instance.Locks = _renderer.RenderLocks(definition, scope);
                 instance.Record.Fingerprint = TaskRenderer.Fingerprint(instance.Body, instance.WorkingDirectory);
+                if (_files is not null && WorkspacePath(instance.WorkingDirectory) is var inWorkspace && inWorkspace != "." && !ArtifactNames.IsValid(inWorkspace))
+                {
+                    Complete(instance, InstanceStatus.Failed, $"{definition.Location}: working_directory '{instance.WorkingDirectory}' is outside the run's working directory "
+                        + $"'{_settings.WorkingDirectory}'; agents that do not share this machine's files run tasks in a copy of the run's working directory only (or run with --shared-fs)");
+                    return;
+                }
             }
             catch (TemplateRenderException ex)
             {
@@ -339,6 +357,9 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
                 instance.Outputs = earlier.Outputs ?? [];
                 instance.Record.Outputs = earlier.Outputs;
                 instance.Record.Reused = true;
+                instance.Record.Files = earlier.Files;
+                instance.Files = earlier.Files ?? [];
+                if (earlier.Files is { } files) _files?.FetchBack(files, onlyMissing: true);
                 instance.Attempts.AddRange(earlier.Attempts);
                 Complete(instance, InstanceStatus.Succeeded, null);
                 return;
@@ -410,6 +431,7 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
                     ? $"logs/{instance.Task.Id}/{index.ToString(System.Globalization.CultureInfo.InvariantCulture)}.attempt-{number}.log"
                     : $"logs/{instance.Task.Id}/attempt-{number}.log";
                 var logPath = $"{_settings.RunDirectory}/{attemptLog}";
+                var artifacts = $"{_settings.RunDirectory}/artifacts/{InstanceDirectory(instance)}";
                 var dispatch = new TaskDispatch
                 {
                     RunId = _settings.RunId,
@@ -420,8 +442,14 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
                     Body = instance.Body!,
                     Timeout = instance.Task.Definition.Timeout,
                     LogPath = logPath,
-                    ArtifactDirectory = $"{_settings.RunDirectory}/artifacts/{InstanceDirectory(instance)}",
-                    WorkingDirectory = instance.WorkingDirectory!,
+                    ArtifactDirectory = _files is null ? artifacts : WorkspacePath(artifacts),
+                    WorkingDirectory = _files is null ? instance.WorkingDirectory! : WorkspacePath(instance.WorkingDirectory!),
+                    Files = _files is null ? null : new TaskFiles
+                    {
+                        Inputs = _files.InputsFor(instance.Body!, instance.Task.UpstreamFiles),
+                        SaveAs = $"runs/{_settings.RunId.Value}/files/{attemptId.Value}",
+                        LogAs = $"runs/{_settings.RunId.Value}/logs/{attemptId.Value}",
+                    },
                     Locks = instance.Lease?.Grants ?? [],
                     LeaseId = instance.Lease?.LeaseId,
                     Slots = instance.Task.Definition.Slots,
@@ -439,6 +467,18 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
                 _observer.AttemptStarted(instance.Key, number);
                 await _backend.Bus.PublishAsync(topic, dispatch, CancellationToken.None).ConfigureAwait(false);
             }
+        }
+
+        /// <summary>
+        /// A local path as the agents' workspaces know it: relative to the run's working directory,
+        /// or under <c>.orch/</c> for the run directory when that is elsewhere (files come back there).
+        /// </summary>
+        private string WorkspacePath(string local)
+        {
+            var relative = Path.GetRelativePath(_settings.WorkingDirectory, local).Replace(Path.DirectorySeparatorChar, '/');
+            if (relative == "." || ArtifactNames.IsValid(relative)) return relative;
+            var inRun = Path.GetRelativePath(_settings.RunDirectory, local).Replace(Path.DirectorySeparatorChar, '/');
+            return ArtifactNames.IsValid(inRun) ? $".orch/runs/{_settings.RunId.Value}/{inRun}" : relative;
         }
 
         /// <summary>Where an instance's artifacts go, relative to the run's <c>artifacts/</c>: <c>count/3</c> or <c>merge</c>.</summary>
@@ -461,6 +501,7 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
             attempt.Agent = result.AgentId.Value;
             attempt.StartedAt = result.StartedAt;
             attempt.FinishedAt = result.FinishedAt;
+            if (_files is not null && result.Log is { } log) _files.FetchLog(log, $"{_settings.RunDirectory}/{attempt.Log}");
 
             if (result.HandedBack && _stopReason is null)
             {
@@ -471,6 +512,12 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
             if (result.Status == AttemptStatus.Succeeded)
             {
                 instance.Outputs = result.Outputs;
+                if (_files is not null && result.Files.Count > 0)
+                {
+                    instance.Files = result.Files;
+                    instance.Record.Files = [.. result.Files];
+                    _files.FetchBack(result.Files);
+                }
                 instance.Record.Outputs = result.Outputs.Count == 0 ? null
                     : result.Outputs as Dictionary<string, object?> ?? new Dictionary<string, object?>(result.Outputs);
                 _observer.AttemptFinished(instance.Key, result, false, null);
@@ -609,7 +656,7 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
         {
             var upstream = new Dictionary<string, object?>(StringComparer.Ordinal);
             foreach (var id in Upstream(task)) upstream[id] = TaskView(_tasks[id]);
-            return new TemplateScope { Params = _params, Tasks = upstream };
+            return new TemplateScope { Params = _scopeParams, Tasks = upstream };
         }
 
         private static TemplateScope InstanceScope(InstanceNode instance) =>

@@ -28,6 +28,11 @@ public sealed record RunSettings
     public TimeSpan? LostAgentCheckInterval { get; init; }
     /// <summary>An attempt lost with its agent this many times fails instead of being tried on yet another agent.</summary>
     public int MaxLostAttempts { get; init; } = 3;
+    /// <summary>
+    /// Set when agents do not share this machine's file system: tasks then run in workspaces on
+    /// the agents, and their files travel through the artifact store. Null for a shared file system.
+    /// </summary>
+    public Files.FileShipping? Files { get; init; }
     /// <summary>The record of an earlier attempt at this run: its succeeded, unchanged instances are not run again.</summary>
     public RunRecord? Previous { get; init; }
 }

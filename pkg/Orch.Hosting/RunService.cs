@@ -2,6 +2,7 @@ using Orch.Coordination.Resilience;
 using System.Globalization;
 using Orch.Actions;
 using Orch.Engine;
+using Orch.Engine.Files;
 using Orch.Pipeline.Diagnostics;
 using Orch.Pipeline.Loading;
 using Orch.Pipeline.Params;
@@ -31,6 +32,12 @@ public sealed record RunRequest
     public Orch.Coordination.Signing.ClusterKey? ClusterKey { get; init; }
     /// <summary>Lets a run over a remote backend go without a cluster key (messages unauthenticated).</summary>
     public bool Insecure { get; init; }
+    /// <summary>
+    /// Agents of a remote backend see this machine's files at the same paths (a shared file
+    /// system), so tasks run in the run's working directory and no files are sent. When false,
+    /// path params and the files tasks make travel through the backend's artifact store.
+    /// </summary>
+    public bool SharedFileSystem { get; init; }
 }
 
 /// <summary>How a run request ended before or after running.</summary>
@@ -143,6 +150,10 @@ public sealed class RunService(TimeProvider? time = null, Microsoft.Extensions.L
             }
         }
 
+        var store = new Orch.Coordination.Artifacts.ArtifactStore(runtime.Backend.State);
+        var workingDirectory = previous?.WorkingDirectory ?? request.WorkingDirectory;
+        if (MissingPaths(pipeline, parameters, workingDirectory) is { Count: > 0 } missing) return new RequestInvalid(missing, load.SourceText);
+
         int slots;
         try
         {
@@ -154,18 +165,32 @@ public sealed class RunService(TimeProvider? time = null, Microsoft.Extensions.L
         }
         if (await UnplaceableTasksAsync(pipeline, runtime, cancellationToken).ConfigureAwait(false) is { Count: > 0 } unplaceable)
             return new RequestInvalid(unplaceable, load.SourceText);
+        FileShipping? files = null;
+        if (runtime.AgentsAreRemote && !request.SharedFileSystem)
+        {
+            try
+            {
+                files = new FileShipping(store, workingDirectory, await ShippedParam.UploadAsync(pipeline, parameters, workingDirectory, runId, store, cancellationToken).ConfigureAwait(false));
+            }
+            catch (Orch.Coordination.Artifacts.ArtifactException ex)
+            {
+                return new RequestInvalid([new Diagnostic(DiagnosticCodes.PathParamUnusable, DiagnosticSeverity.Error, SourceLocation.None(request.PipelineFile),
+                    $"cannot send the path params to the agents: {ex.Message}", "send less, or run with --shared-fs where the agents see these files at the same paths")], null);
+            }
+        }
         if (previous is null) RememberLatestRun(stateDirectory, pipeline.Name, runId);
         var settings = new RunSettings
         {
             RunId = runId,
             // A resumed run works where the run started, even when resumed from elsewhere: its tasks'
             // relative paths (and so their fingerprints) must mean what they meant the first time.
-            WorkingDirectory = previous?.WorkingDirectory ?? request.WorkingDirectory,
+            WorkingDirectory = workingDirectory,
             RunDirectory = Path.Combine(stateDirectory, "runs", runId.Value),
             DispatchWindow = Math.Max(16, slots * 8),
             Timeout = request.Timeout ?? pipeline.Timeout,
             Previous = previous,
             LostAgentCheckInterval = runtime.AgentsAreRemote ? TimeSpan.FromSeconds(1) : null,
+            Files = files,
         };
         var coordinator = new RunCoordinator(runtime.Backend, observer, _time, progress);
         try
@@ -177,6 +202,22 @@ public sealed class RunService(TimeProvider? time = null, Microsoft.Extensions.L
         {
             return new BackendLost(ex.Message, runId);
         }
+    }
+
+    /// <summary>A <c>type: path</c> param must name something that exists before anything runs.</summary>
+    private static List<Diagnostic> MissingPaths(Orch.Pipeline.Model.PipelineDefinition pipeline, IReadOnlyDictionary<string, object?> values, string workingDirectory)
+    {
+        var problems = new List<Diagnostic>();
+        foreach (var param in pipeline.Params.Where(p => p.Type == Orch.Pipeline.Model.ParamType.Path))
+        {
+            if (values.GetValueOrDefault(param.Name) is not string { Length: > 0 } value) continue;
+            var full = Path.GetFullPath(value, workingDirectory);
+            if (File.Exists(full) || Directory.Exists(full)) continue;
+            problems.Add(new Diagnostic(DiagnosticCodes.PathParamUnusable, DiagnosticSeverity.Error, param.Location,
+                $"param '{param.Name}' is '{value}', which does not exist (looked for {full})",
+                $"pass an existing file or directory: -p {param.Name}=PATH"));
+        }
+        return problems;
     }
 
     /// <summary>

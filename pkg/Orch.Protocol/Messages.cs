@@ -54,7 +54,30 @@ public sealed record TaskDispatch
     public string? LeaseId { get; init; }
     /// <summary>How many of the agent's slots the attempt takes.</summary>
     public int Slots { get; init; } = 1;
+    /// <summary>
+    /// Set when agents do not share the run's file system. Then <see cref="WorkingDirectory"/> and
+    /// <see cref="ArtifactDirectory"/> are relative to a fresh workspace the agent makes for the
+    /// attempt (it stands for the run's working directory), and <see cref="LogPath"/> is unused.
+    /// </summary>
+    public TaskFiles? Files { get; init; }
 }
+
+/// <summary>How an attempt's files travel through the artifact store (runs without a shared file system).</summary>
+public sealed record TaskFiles
+{
+    /// <summary>Files to place in the workspace before the attempt starts: path params it names and files of the tasks it needs.</summary>
+    public IReadOnlyList<RunFile> Inputs { get; init; } = [];
+    /// <summary>Artifact name prefix for the files the attempt creates in its workspace; stored when it succeeds.</summary>
+    public required string SaveAs { get; init; }
+    /// <summary>Artifact name for the attempt's log, stored however it ends.</summary>
+    public required string LogAs { get; init; }
+}
+
+/// <summary>
+/// A file of a run held in the artifact store: its path relative to the run's working directory,
+/// and the artifact with its size, SHA-256 and chunk count (so a reader can insist on exactly this content).
+/// </summary>
+public sealed record RunFile(string Path, string Artifact, long Size, string Sha256, int Chunks);
 
 /// <summary>What a task runs; serialised with a <c>kind</c> discriminator (<c>action</c> or <c>shell</c>).</summary>
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
@@ -94,6 +117,10 @@ public sealed record TaskResult
     /// </summary>
     public bool HandedBack { get; init; }
     public IReadOnlyDictionary<string, object?> Outputs { get; init; } = EmptyOutputs;
+    /// <summary>Files the attempt created in its workspace (runs without a shared file system; succeeded attempts only).</summary>
+    public IReadOnlyList<RunFile> Files { get; init; } = [];
+    /// <summary>The attempt's log in the artifact store (runs without a shared file system), or null when it printed nothing.</summary>
+    public RunFile? Log { get; init; }
     public required DateTimeOffset StartedAt { get; init; }
     public required DateTimeOffset FinishedAt { get; init; }
 

@@ -45,6 +45,11 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
         [CommandOption("--backend-wait <DURATION>")]
         [Description("How long to wait for a remote backend that becomes unreachable mid-run (default 5m); then exit 31.")]
         public string? BackendWait { get; init; }
+
+        [CommandOption("--shared-fs")]
+        [Description("With a shared --backend: the agents see this machine's files at the same paths, so tasks run in place and no files are sent through the backend.")]
+        public bool SharedFileSystem { get; init; }
+
         [CommandOption("--cluster-key-file <PATH>")]
         [Description("With a shared --backend: the file holding the cluster key that signs tasks (the agents' key). Default: the key text in $ORCH_CLUSTER_KEY.")]
         public string? ClusterKeyFile { get; init; }
@@ -99,6 +104,7 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
             Timeout = settings.Timeout is null ? null : Duration.TryParse(settings.Timeout, out var t) ? t : null,
             ClusterKey = settings.ClusterKey,
             Insecure = settings.Insecure,
+            SharedFileSystem = settings.SharedFileSystem,
         };
         if (settings.BackendWait is not null && Duration.TryParse(settings.BackendWait, out var wait)) request = request with { BackendWait = wait };
         if (settings.Insecure && !BackendAddress.IsEmbedded(settings.Backend))

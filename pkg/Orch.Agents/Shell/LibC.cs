@@ -60,6 +60,10 @@ internal static unsafe partial class LibC
     /// <summary>sigset_t is 1024 bits in glibc.</summary>
     public const int SigSetSize = 128;
 
+    /// <summary>link(2): a second name for a file (a hard link); both names must be on one file system.</summary>
+    [LibraryImport(Lib, EntryPoint = "link", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int Link(string existing, string newName);
+
     [LibraryImport(Lib, EntryPoint = "posix_spawn")]
     public static partial int PosixSpawn(int* pid, byte* path, void* fileActions, void* attr, byte** argv, byte** envp);
 

@@ -106,14 +106,31 @@ public sealed class ArtifactStore
             .OrderBy(f => f.Name, StringComparer.Ordinal)
             .ToList();
 
+        var refs = await PutFilesAsync(prefix, files.Select(f => (f.Name, f.File.FullName)).ToList(), cancellationToken).ConfigureAwait(false);
+
+        var kept = refs.Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var stale in await ListNamesAsync(prefix + "/", cancellationToken).ConfigureAwait(false))
+        {
+            if (!kept.Contains(stale)) await _state.DeleteAsync(ManifestKey(stale), cancellationToken).ConfigureAwait(false);
+        }
+        return refs;
+    }
+
+    /// <summary>
+    /// Stores each file under its name in one upload, after checking the directory limits
+    /// (<paramref name="what"/> names the set in their errors). Returns the refs in the given order.
+    /// </summary>
+    public async Task<ArtifactRef[]> PutFilesAsync(string what, IReadOnlyList<(string Name, string Path)> files, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(files);
         if (files.Count > _limits.MaxDirectoryFiles)
-            throw new ArtifactException(ArtifactError.TooLarge, prefix,
-                $"directory for '{prefix}' has {files.Count} files, more than the limit of {_limits.MaxDirectoryFiles} (ArtifactLimits.MaxDirectoryFiles)");
-        var total = files.Sum(f => f.File.Length);
+            throw new ArtifactException(ArtifactError.TooLarge, what,
+                $"'{what}' has {files.Count} files, more than the limit of {_limits.MaxDirectoryFiles} (ArtifactLimits.MaxDirectoryFiles)");
+        var total = files.Sum(f => new FileInfo(f.Path).Length);
         if (total > _limits.MaxDirectoryBytes)
-            throw new ArtifactException(ArtifactError.TooLarge, prefix,
-                $"directory for '{prefix}' holds {Size(total)} in {files.Count} files, more than the limit of {Size(_limits.MaxDirectoryBytes)} (ArtifactLimits.MaxDirectoryBytes)");
-        foreach (var (_, name) in files) ArtifactNames.Validate(name);
+            throw new ArtifactException(ArtifactError.TooLarge, what,
+                $"'{what}' holds {Size(total)} in {files.Count} files, more than the limit of {Size(_limits.MaxDirectoryBytes)} (ArtifactLimits.MaxDirectoryBytes)");
+        foreach (var (name, _) in files) ArtifactNames.Validate(name);
 
         var refs = new ArtifactRef[files.Count];
         await using (var upload = await BeginUploadAsync(cancellationToken).ConfigureAwait(false))
@@ -122,13 +139,7 @@ public sealed class ArtifactStore
             // round trips one after another, and memory stays at a few chunks.
             var parallel = new ParallelOptions { MaxDegreeOfParallelism = _limits.Parallelism, CancellationToken = cancellationToken };
             await Parallel.ForEachAsync(Enumerable.Range(0, files.Count), parallel, async (i, ct) =>
-                refs[i] = await PutFileCoreAsync(files[i].Name, files[i].File.FullName, upload, 1, ct).ConfigureAwait(false)).ConfigureAwait(false);
-        }
-
-        var kept = refs.Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
-        foreach (var stale in await ListNamesAsync(prefix + "/", cancellationToken).ConfigureAwait(false))
-        {
-            if (!kept.Contains(stale)) await _state.DeleteAsync(ManifestKey(stale), cancellationToken).ConfigureAwait(false);
+                refs[i] = await PutFileCoreAsync(files[i].Name, files[i].Path, upload, 1, ct).ConfigureAwait(false)).ConfigureAwait(false);
         }
         return refs;
     }

@@ -16,6 +16,8 @@ internal sealed class TaskNode(TaskDefinition definition)
     public int Unfinished { get; set; }
     /// <summary>The scope shared by this task's instances (params and upstream outputs).</summary>
     public TemplateScope? Scope { get; set; }
+    /// <summary>Files made by the tasks this one needs (runs whose agents do not share files).</summary>
+    public IReadOnlyList<Orch.Protocol.RunFile> UpstreamFiles { get; set; } = [];
 }
 
 /// <summary>The coordinator's working state for one task instance (one item of a fan-out, or the task itself).</summary>
@@ -38,6 +40,8 @@ internal sealed class InstanceNode(TaskNode task, string key, int? index, object
     public IReadOnlyList<string> Locks { get; set; } = [];
     public Orch.Coordination.LockLease? Lease { get; set; }
     public IReadOnlyDictionary<string, object?> Outputs { get; set; } = Orch.Protocol.TaskResult.EmptyOutputs;
+    /// <summary>Files the succeeded attempt made (runs whose agents do not share files).</summary>
+    public IReadOnlyList<Orch.Protocol.RunFile> Files { get; set; } = [];
     public DateTimeOffset ReadyAt { get; set; }
     public DateTimeOffset? DispatchedAt { get; set; }
     public DateTimeOffset? DoneAt { get; set; }

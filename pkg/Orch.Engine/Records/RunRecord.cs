@@ -36,6 +36,8 @@ public sealed class InstanceRecord
     /// <summary>Hash of the rendered task body; a resumed run reuses a succeeded instance only when it matches.</summary>
     public string? Fingerprint { get; set; }
     public Dictionary<string, object?>? Outputs { get; set; }
+    /// <summary>Files the succeeded attempt made, in the artifact store (runs whose agents do not share files).</summary>
+    public List<Orch.Protocol.RunFile>? Files { get; set; }
     public string? Error { get; set; }
     public bool Reused { get; set; }
     public List<AttemptRecord> Attempts { get; set; } = [];

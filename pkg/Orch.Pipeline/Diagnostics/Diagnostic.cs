@@ -46,5 +46,7 @@ public static class DiagnosticCodes
     public const string ResumeNotPossible = "ORCH041";
     /// <summary>A task asks for labels or slots that no live agent offers (checked when the run starts).</summary>
     public const string NoMatchingAgent = "ORCH042";
+    /// <summary>A <c>type: path</c> param names nothing that exists, or more than can be sent to agents.</summary>
+    public const string PathParamUnusable = "ORCH043";
     public const string FileNotFound = "ORCH050";
 }

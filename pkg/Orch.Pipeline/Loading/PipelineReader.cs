@@ -46,7 +46,7 @@ internal sealed partial class PipelineReader
     internal static readonly string[] ResourceKeys = ["capacity"];
     internal static readonly string[] DefaultsKeys = ["retry", "timeout"];
     internal static readonly string[] RetryKeys = ["attempts", "backoff", "max_backoff"];
-    internal static readonly string[] ParamTypeNames = ["string", "int", "number", "bool", "list"];
+    internal static readonly string[] ParamTypeNames = ["string", "int", "number", "bool", "list", "path"];
 
     private const string DurationHint = "use a number with a unit: " + Duration.AcceptedForms;
 
@@ -209,6 +209,7 @@ internal sealed partial class PipelineReader
             case "number": type = ParamType.Number; return true;
             case "bool": type = ParamType.Bool; return true;
             case "list": type = ParamType.List; return true;
+            case "path": type = ParamType.Path; return true;
             default: type = ParamType.String; return false;
         }
     }
@@ -219,6 +220,7 @@ internal sealed partial class PipelineReader
         ParamType.Int => "an int",
         ParamType.Number => "a number",
         ParamType.Bool => "a bool",
+        ParamType.Path => "a path",
         _ => "a list",
     };
 
@@ -234,7 +236,7 @@ internal sealed partial class PipelineReader
         value = null;
         switch (type)
         {
-            case ParamType.String when node is YScalar s:
+            case ParamType.String or ParamType.Path when node is YScalar s:
                 value = s.Value;
                 return true;
             case ParamType.Int when node is YScalar { TypedValue: long l }:

@@ -22,7 +22,11 @@ public sealed class PipelineDefinition
     public ResourceDefinition? FindResource(string name) => Resources.FirstOrDefault(r => r.Name == name);
 }
 
-public enum ParamType { String, Int, Number, Bool, List }
+/// <summary>
+/// A param's type. <see cref="Path"/> is text naming a file or directory that tasks read: it must
+/// exist when the run starts, and it is shipped to agents that do not share the run's file system.
+/// </summary>
+public enum ParamType { String, Int, Number, Bool, List, Path }
 
 public sealed record ParamDefinition(
     string Name,

@@ -69,7 +69,7 @@ public static class ParamResolver
         value = null;
         switch (type)
         {
-            case ParamType.String:
+            case ParamType.String or ParamType.Path:
                 value = text;
                 return true;
             case ParamType.Int when long.TryParse(text.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l):
@@ -134,6 +134,7 @@ public static class ParamResolver
         ParamType.Int => "an int",
         ParamType.Number => "a number",
         ParamType.Bool => "a bool (true or false)",
+        ParamType.Path => "a path",
         _ => "a list",
     };
 
@@ -143,6 +144,7 @@ public static class ParamResolver
         ParamType.Number => $"for example -p {param.Name}=0.5",
         ParamType.Bool => $"for example -p {param.Name}=true",
         ParamType.List => $"for example -p {param.Name}=a,b or -p {param.Name}='[\"a\",\"b\"]'",
+        ParamType.Path => $"for example -p {param.Name}=data/input.txt",
         _ => $"for example -p {param.Name}=text",
     };
 }

@@ -169,7 +169,7 @@ internal sealed class TemplateAnalyzer
                 return false;
             case ScriptMemberExpression { Target: ScriptVariableGlobal { Name: "params" } } member:
                 // Unknown params are already errors; do not warn about them as well.
-                return member.Member is not null && _scope.Params.TryGetValue(member.Member.Name, out var type) && type is ParamType.String or ParamType.List;
+                return member.Member is not null && _scope.Params.TryGetValue(member.Member.Name, out var type) && type is ParamType.String or ParamType.List or ParamType.Path;
             case ScriptMemberExpression { Target: ScriptVariableGlobal { Name: "tasks" } }:
                 return true;
             case ScriptIndexerExpression { Target: ScriptVariableGlobal { Name: "params" or "tasks" } }:

@@ -1,0 +1,111 @@
+using Orch.Coordination.Artifacts;
+using Orch.Protocol;
+
+namespace Orch.Agents.Workspaces;
+
+/// <summary>
+/// Where an attempt runs when the agent does not share the run's file system: a fresh directory
+/// that stands for the run's working directory. It holds the files the attempt was sent (hard
+/// links into the agent's <see cref="FileCache"/>); afterwards every other file in it was made by
+/// the attempt, and those are stored for the tasks that need this one and for <c>orch run</c>.
+/// The log sits beside the workspace, not in it. Deleted when disposed.
+/// </summary>
+internal sealed class AttemptWorkspace : IDisposable
+{
+    private readonly string _root;
+    private readonly HashSet<string> _inputs = new(StringComparer.Ordinal);
+
+    private AttemptWorkspace(string root)
+    {
+        _root = root;
+        Directory = Path.Combine(root, "work");
+        LogPath = Path.Combine(root, "attempt.log");
+        System.IO.Directory.CreateDirectory(Directory);
+    }
+
+    /// <summary>The directory that stands for the run's working directory.</summary>
+    public string Directory { get; }
+
+    public string LogPath { get; }
+
+    /// <param name="agentDirectory">The agent's work directory; workspaces live under its <c>workspaces/</c>.</param>
+    public static AttemptWorkspace Create(string agentDirectory, TaskDispatch dispatch) =>
+        new(Path.Combine(agentDirectory, "workspaces", dispatch.AttemptId.Value));
+
+    /// <summary>Places every input; a path that would leave the workspace is refused.</summary>
+    /// <exception cref="ArtifactException">An input is missing from the store, changed, or its path is not allowed.</exception>
+    public async Task PlaceInputsAsync(IReadOnlyList<RunFile> inputs, FileCache cache, CancellationToken cancellationToken)
+    {
+        foreach (var input in inputs) ArtifactNames.Validate(input.Path);
+        foreach (var input in inputs)
+        {
+            if (!_inputs.Add(input.Path)) continue;
+            await cache.PlaceAsync(input, Resolve(input.Path), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The dispatch with its paths made absolute inside this workspace.</summary>
+    /// <exception cref="ArtifactException">The working or artifact directory would leave the workspace.</exception>
+    public TaskDispatch Localise(TaskDispatch dispatch)
+    {
+        var working = dispatch.WorkingDirectory is "" or "." ? Directory : Resolve(dispatch.WorkingDirectory);
+        System.IO.Directory.CreateDirectory(working);
+        return dispatch with { WorkingDirectory = working, ArtifactDirectory = Resolve(dispatch.ArtifactDirectory), LogPath = LogPath };
+    }
+
+    /// <summary>Stores the files the attempt made (everything in the workspace but its inputs) under <paramref name="prefix"/>.</summary>
+    /// <exception cref="ArtifactException">Over a size limit; the message names the limit.</exception>
+    public async Task<IReadOnlyList<RunFile>> SaveCreatedFilesAsync(ArtifactStore store, string prefix, CancellationToken cancellationToken)
+    {
+        // Symbolic links are not followed: what they point at is not the attempt's to ship.
+        var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint, IgnoreInaccessible = false };
+        var created = new DirectoryInfo(Directory).EnumerateFiles("*", options)
+            .Select(f => (Path: System.IO.Path.GetRelativePath(Directory, f.FullName).Replace(System.IO.Path.DirectorySeparatorChar, '/'), f.FullName))
+            .Where(f => !_inputs.Contains(f.Path))
+            .OrderBy(f => f.Path, StringComparer.Ordinal)
+            .ToList();
+        if (created.Count == 0) return [];
+        var refs = await store.PutFilesAsync("files the task made", created.Select(f => ($"{prefix}/{f.Path}", f.FullName)).ToList(), cancellationToken).ConfigureAwait(false);
+        return created.Select((f, i) => refs[i].ToRunFile(f.Path)).ToList();
+    }
+
+    /// <summary>Stores the attempt's log under <paramref name="name"/>; null when the attempt printed nothing.</summary>
+    public async Task<RunFile?> SaveLogAsync(ArtifactStore store, string name, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(LogPath)) return null;
+        var stored = await store.PutFileAsync(name, LogPath, cancellationToken).ConfigureAwait(false);
+        return stored.ToRunFile(name);
+    }
+
+    /// <summary>
+    /// Outputs with paths inside the workspace turned into paths relative to it, which mean the
+    /// same file to the tasks downstream (in their own workspaces) and to <c>orch run</c>.
+    /// </summary>
+    public IReadOnlyDictionary<string, object?> RelativiseOutputs(IReadOnlyDictionary<string, object?> outputs)
+    {
+        if (outputs.Count == 0) return outputs;
+        return outputs.ToDictionary(kv => kv.Key, kv => Relativise(kv.Value), StringComparer.Ordinal);
+    }
+
+    private object? Relativise(object? value) => value switch
+    {
+        string s when s == Directory => ".",
+        string s when s.StartsWith(Directory + "/", StringComparison.Ordinal) => s[(Directory.Length + 1)..],
+        IReadOnlyDictionary<string, object?> map => map.ToDictionary(kv => kv.Key, kv => Relativise(kv.Value), StringComparer.Ordinal),
+        IReadOnlyList<object?> list => list.Select(Relativise).ToList(),
+        _ => value,
+    };
+
+    private string Resolve(string relative)
+    {
+        ArtifactNames.Validate(relative);
+        return Path.Combine(Directory, relative);
+    }
+
+    public void Dispose()
+    {
+        try { System.IO.Directory.Delete(_root, recursive: true); }
+        catch (IOException) { } // best effort: a process the task left behind may still be writing here
+        catch (UnauthorizedAccessException) { }
+    }
+}
