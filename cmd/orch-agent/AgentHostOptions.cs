@@ -27,6 +27,9 @@ public sealed class AgentHostOptions
     /// </summary>
     public string WorkDirectory { get; set; } = ".orch";
 
+    /// <summary>Most megabytes of fetched input files kept for later attempts (least recently used go first).</summary>
+    public long CacheMegabytes { get; set; } = 4096;
+
     /// <summary>On SIGTERM, how long running tasks get to finish (hh:mm:ss) before they are stopped and handed back to run on another agent.</summary>
     public TimeSpan ShutdownGrace { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -64,6 +67,7 @@ public sealed class AgentHostOptions
             problems.Add($"Agent:HeartbeatInterval is {HeartbeatInterval}; use a time from 00:00:00.1 to 00:05:00");
         if (ShutdownGrace < TimeSpan.Zero || ShutdownGrace > TimeSpan.FromHours(24))
             problems.Add($"Agent:ShutdownGrace is {ShutdownGrace}; use a time from 00:00:00 to 24:00:00");
+        if (CacheMegabytes < 0) problems.Add($"Agent:CacheMegabytes is {CacheMegabytes}; use 0 or more (0 keeps nothing between attempts)");
         if (string.IsNullOrWhiteSpace(WorkDirectory)) problems.Add("Agent:WorkDirectory is empty; set a directory for workspaces and fetched files");
         if (Orch.Hosting.BackendAddress.Problem(Backend) is null)
         {

@@ -62,6 +62,7 @@ public sealed class AgentService(
             HeartbeatInterval = settings.HeartbeatInterval,
             ShutdownGrace = settings.ShutdownGrace,
             WorkDirectory = Path.GetFullPath(settings.WorkDirectory),
+            CacheBytes = settings.CacheMegabytes << 20,
             // The embedded backend's agent shares nothing with another process that could lose it.
             ClaimAttempts = !BackendAddress.IsEmbedded(settings.Backend),
         };

@@ -31,6 +31,8 @@ public sealed record AgentOptions
     /// file system (<c>workspaces/</c> and <c>cache/</c> under it).
     /// </summary>
     public string WorkDirectory { get; init; } = Path.Combine(Path.GetTempPath(), "orch-agent");
+    /// <summary>Most bytes of fetched files the agent keeps for later attempts; those used longest ago go first.</summary>
+    public long CacheBytes { get; init; } = 4L << 30;
     /// <summary>Time between SIGTERM and SIGKILL when a shell task is stopped.</summary>
     public TimeSpan KillGrace { get; init; } = TimeSpan.FromSeconds(5);
 }

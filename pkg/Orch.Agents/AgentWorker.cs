@@ -239,7 +239,7 @@ public sealed class AgentWorker(
     /// </summary>
     private async Task<Outcome> RunInWorkspaceAsync(TaskDispatch dispatch, TaskFiles files, CancellationToken cancel)
     {
-        _cache ??= new FileCache(Path.Combine(options.WorkDirectory, "cache"), _artifacts);
+        _cache ??= new FileCache(Path.Combine(options.WorkDirectory, "cache"), _artifacts, options.CacheBytes);
         using var workspace = AttemptWorkspace.Create(options.WorkDirectory, dispatch);
         Outcome outcome;
         try

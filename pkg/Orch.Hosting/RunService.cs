@@ -192,6 +192,8 @@ public sealed class RunService(TimeProvider? time = null, Microsoft.Extensions.L
             LostAgentCheckInterval = runtime.AgentsAreRemote ? TimeSpan.FromSeconds(1) : null,
             Files = files,
         };
+        // Made here, not by the first task that logs: with agents elsewhere nothing else may make it.
+        Directory.CreateDirectory(settings.RunDirectory);
         var coordinator = new RunCoordinator(runtime.Backend, observer, _time, progress);
         try
         {

@@ -18,12 +18,16 @@ public static class ClusterKeyFiles
 
 /// <summary>
 /// An <c>orch-agent</c> child process with its output kept, for tests that read what it logged.
-/// Started without an inherited <c>ORCH_CLUSTER_KEY</c>, so only the arguments decide its key.
+/// Started without an inherited <c>ORCH_CLUSTER_KEY</c>, so only the arguments decide its key,
+/// and in a directory of its own (<see cref="Home"/>, deleted with it), as on another machine.
 /// </summary>
 public sealed class AgentProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
+
+    /// <summary>The agent's current directory; its work directory (workspaces, fetched files) is <c>.orch</c> in it.</summary>
+    public TempDir Home { get; } = new();
 
     private AgentProcess(IEnumerable<string> settings, IReadOnlyDictionary<string, string>? environment)
     {
@@ -35,6 +39,7 @@ public sealed class AgentProcess : IAsyncDisposable
             RedirectStandardError = true,
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
+            WorkingDirectory = Home.Path,
         };
         info.ArgumentList.Add(dll);
         foreach (var setting in settings) info.ArgumentList.Add(setting);
@@ -116,5 +121,6 @@ public sealed class AgentProcess : IAsyncDisposable
         if (!_process.HasExited) _process.Kill(entireProcessTree: true);
         await _process.WaitForExitAsync();
         _process.Dispose();
+        Home.Dispose();
     }
 }

@@ -1,0 +1,131 @@
+using System.Text.Json;
+using Orch.Cli.Tests.Infrastructure;
+using Orch.Coordination.Tests.Redis;
+
+namespace Orch.Cli.Tests;
+
+/// <summary>
+/// <c>orch run --backend redis://...</c> where the agents do not share the run's files: each
+/// <c>orch-agent</c> runs in a directory of its own, path params and the files tasks make travel
+/// through Redis, and what the tasks made comes back to the directory <c>orch run</c> ran in.
+/// </summary>
+public sealed class FileShippingRunTests : IAsyncLifetime
+{
+    private RedisServer? _redis;
+    private readonly List<AgentProcess> _agents = [];
+    private readonly TempDir _keys = new();
+    private string KeyFile => _keys["cluster.key"];
+
+    private string Backend => $"redis://127.0.0.1:{_redis!.Port}";
+
+    public async ValueTask InitializeAsync()
+    {
+        _redis = await RedisServer.StartAsync();
+        ClusterKeyFiles.Write(KeyFile);
+        foreach (var id in new[] { "agent-a", "agent-b" }) _agents.Add(AgentProcess.StartServing(Backend, id, KeyFile, slots: 2));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var agent in _agents) await agent.DisposeAsync();
+        if (_redis is not null) await _redis.DisposeAsync();
+        _keys.Dispose();
+    }
+
+    private string Logs() => string.Concat(_agents.Select(a => $"\n--- {a.Id} ---\n{a.Output}"));
+
+    [Fact]
+    public async Task WordCount_WithTheCorpusOnlyWhereOrchRunRuns_CountsExactlyAndWritesTheResultThere()
+    {
+        using var dir = new TempDir();
+        CopyDirectory(Repo.Corpus, dir["corpus"]);
+
+        var result = await OrchCli.RunAsync(dir.Path, "run", Repo.Pipeline("wordcount.yml"), "--backend", Backend, "--cluster-key-file", KeyFile, "--json",
+            "-p", "input=corpus", "-p", "output=out.json", "-p", "counts=counts.tsv", "-p", "shards=6");
+
+        Assert.True(result.ExitCode == 0, result + Logs());
+        WordCountTests.AssertMatches(WordCountOracle.OfPath(dir["corpus"]), dir, top: 20);
+        using var summary = JsonDocument.Parse(result.Stdout);
+        Assert.NotEmpty(summary.RootElement.GetProperty("agents").EnumerateArray());
+        // The agents fetched the corpus into their caches and removed the workspaces they ran in.
+        Assert.All(_agents, a => Assert.False(Directory.Exists(a.Home[".orch/workspaces"]) && Directory.EnumerateFileSystemEntries(a.Home[".orch/workspaces"]).Any(), $"{a.Id} left a workspace"));
+        Assert.Contains(_agents, a => Directory.Exists(a.Home[".orch/cache"]) && Directory.GetFiles(a.Home[".orch/cache"], "*", SearchOption.AllDirectories).Length > 0);
+    }
+
+    [Fact]
+    public async Task ShellTasks_PassFilesDownstream_AndFailureLogsArePrintedHere()
+    {
+        using var dir = new TempDir();
+        dir.Write("notes/today.txt", "buy milk\n");
+        var pipeline = dir.Write("files.yml", """
+            name: files
+            params:
+              notes: { type: path, default: notes }
+            tasks:
+              shout:
+                run: |
+                  mkdir -p "$ORCH_ARTIFACTS"
+                  tr a-z A-Z < {{ params.notes | sh }}/today.txt > "$ORCH_ARTIFACTS/loud.txt"
+                  echo "loud=$ORCH_ARTIFACTS/loud.txt" >> "$ORCH_OUTPUT"
+                  pwd > shout.pwd
+              report:
+                needs: [shout]
+                run: |
+                  mkdir -p out
+                  cat {{ tasks.shout.outputs.loud | sh }} > out/report.txt
+              complain:
+                needs: [shout]
+                run: |
+                  echo "cannot find the printer" >&2
+                  exit 4
+            """);
+
+        var result = await OrchCli.RunAsync(dir.Path, "run", pipeline, "--backend", Backend, "--cluster-key-file", KeyFile);
+
+        Assert.True(result.ExitCode == 20, result + Logs());
+        Assert.Equal("BUY MILK\n", dir.Read("out/report.txt"));
+        Assert.NotEqual(dir.Path, dir.Read("shout.pwd").Trim());
+        Assert.Contains("cannot find the printer", result.Stdout + result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task PathParam_ThatDoesNotExist_IsAnErrorAtItsDeclarationBeforeAnythingRuns()
+    {
+        using var dir = new TempDir();
+
+        var result = await OrchCli.RunAsync(dir.Path, "run", Repo.Pipeline("wordcount.yml"), "--backend", Backend, "--cluster-key-file", KeyFile, "-p", "input=no-such-corpus");
+
+        Assert.True(result.ExitCode == 13, result.ToString());
+        Assert.Contains("wordcount.yml:8:", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("ORCH043", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("param 'input' is 'no-such-corpus', which does not exist", result.Stderr, StringComparison.Ordinal);
+        Assert.Empty(dir.RunDirectories());
+    }
+
+    [Fact]
+    public async Task SharedFs_RunsTasksInTheRunsOwnDirectory()
+    {
+        using var dir = new TempDir();
+        var pipeline = dir.Write("here.yml", """
+            name: here
+            tasks:
+              where:
+                run: pwd > where.txt
+            """);
+
+        var result = await OrchCli.RunAsync(dir.Path, "run", pipeline, "--backend", Backend, "--cluster-key-file", KeyFile, "--shared-fs");
+
+        Assert.True(result.ExitCode == 0, result + Logs());
+        Assert.Equal(dir.Path, dir.Read("where.txt").Trim());
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+    }
+}
