@@ -31,6 +31,8 @@ public sealed record AgentOptions
     /// file system (<c>workspaces/</c> and <c>cache/</c> under it).
     /// </summary>
     public string WorkDirectory { get; init; } = Path.Combine(Path.GetTempPath(), "orch-agent");
+    /// <summary>Size limits of the files attempts send and fetch (runs whose files travel through the backend).</summary>
+    public Orch.Coordination.Artifacts.ArtifactLimits ArtifactLimits { get; init; } = Orch.Coordination.Artifacts.ArtifactLimits.Default;
     /// <summary>Most bytes of fetched files the agent keeps for later attempts; those used longest ago go first.</summary>
     public long CacheBytes { get; init; } = 4L << 30;
     /// <summary>Time between SIGTERM and SIGKILL when a shell task is stopped.</summary>

@@ -34,7 +34,7 @@ public sealed class AgentWorker(
     private readonly ConcurrentDictionary<AttemptId, DateTimeOffset> _cancelled = new();
     private readonly IReadOnlyDictionary<string, string> _baseEnvironment = CurrentEnvironment();
     private readonly AttemptClaims _claims = new(backend.State);
-    private readonly ArtifactStore _artifacts = new(backend.State);
+    private readonly ArtifactStore _artifacts = new(backend.State, options.ArtifactLimits);
     private FileCache? _cache;
     private readonly string _incarnation = Guid.NewGuid().ToString("N");
     // Set when the agent stops its running attempts because it is shutting down.

@@ -53,7 +53,7 @@ public sealed class FileShippingRunTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task ShellTasks_PassFilesDownstream_AndFailureLogsArePrintedHere()
+    public async Task ShellTasks_PassFilesDownstream_AndFailureLogsComeBackHere()
     {
         using var dir = new TempDir();
         dir.Write("notes/today.txt", "buy milk\n");
@@ -85,7 +85,10 @@ public sealed class FileShippingRunTests : IAsyncLifetime
         Assert.True(result.ExitCode == 20, result + Logs());
         Assert.Equal("BUY MILK\n", dir.Read("out/report.txt"));
         Assert.NotEqual(dir.Path, dir.Read("shout.pwd").Trim());
-        Assert.Contains("cannot find the printer", result.Stdout + result.Stderr, StringComparison.Ordinal);
+        // The failed attempt's log was fetched back, and the summary points at it.
+        var log = Path.Combine(Assert.Single(dir.RunDirectories()), "logs", "complain", "attempt-1.log");
+        Assert.Contains("cannot find the printer", File.ReadAllText(log), StringComparison.Ordinal);
+        Assert.Contains("log: .orch/runs/", result.Stdout, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,0 +1,125 @@
+using Orch.Actions;
+using Orch.Coordination.Artifacts;
+using Orch.Coordination.Embedded;
+using Orch.Protocol;
+
+namespace Orch.Agents.Tests.Workspaces;
+
+/// <summary>An agent running attempts of a run whose files travel through the artifact store.</summary>
+public sealed class WorkspaceAttemptTests : IAsyncLifetime
+{
+    private static readonly ArtifactLimits SmallFiles = ArtifactLimits.Default with { ChunkBytes = 1024, MaxArtifactBytes = 4096 };
+    private readonly EmbeddedBackend _backend = new(null);
+    private readonly DirectoryInfo _agentDirectory = Directory.CreateTempSubdirectory("orch-agent-test-");
+    private AgentWorker _agent = null!;
+    private ArtifactStore _store = null!;
+
+    public ValueTask InitializeAsync()
+    {
+        _store = new ArtifactStore(_backend.State, SmallFiles);
+        _agent = new AgentWorker(_backend, ActionRegistry.CreateDefault(), new AgentOptions
+        {
+            Id = new AgentId("test-agent"),
+            Slots = 1,
+            ClaimAttempts = false,
+            WorkDirectory = _agentDirectory.FullName,
+            ArtifactLimits = SmallFiles,
+        });
+        return ValueTask.CompletedTask;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _backend.DisposeAsync();
+        _agentDirectory.Delete(recursive: true);
+    }
+
+    private static TaskDispatch Shell(string script, params RunFile[] inputs)
+    {
+        var attempt = AttemptId.New();
+        return new TaskDispatch
+        {
+            RunId = new RunId("run-1"),
+            InstanceKey = "t",
+            TaskId = "t",
+            Attempt = 1,
+            AttemptId = attempt,
+            Body = new ShellBody(null, script, new Dictionary<string, string>()),
+            LogPath = "unused.log",
+            ArtifactDirectory = ".orch/runs/run-1/artifacts/t",
+            WorkingDirectory = ".",
+            Files = new TaskFiles { Inputs = inputs, SaveAs = $"runs/run-1/files/{attempt.Value}", LogAs = $"runs/run-1/logs/{attempt.Value}" },
+        };
+    }
+
+    private async Task<RunFile> StoreAsync(string path, string text)
+    {
+        var stored = await _store.PutAsync("runs/run-1/params/in/" + path, new MemoryStream(System.Text.Encoding.UTF8.GetBytes(text)), TestContext.Current.CancellationToken);
+        return stored.ToRunFile(path);
+    }
+
+    [Fact]
+    public async Task Inputs_are_in_place_and_made_files_and_log_are_stored_with_outputs_relative_to_the_workspace()
+    {
+        var input = await StoreAsync("data/in.txt", "hello\n");
+
+        var result = await _agent.ExecuteAsync(Shell("""
+            mkdir -p "$ORCH_ARTIFACTS" out
+            tr a-z A-Z < data/in.txt > "$ORCH_ARTIFACTS/up.txt"
+            echo "up=$ORCH_ARTIFACTS/up.txt" >> "$ORCH_OUTPUT"
+            echo "here=$PWD" >> "$ORCH_OUTPUT"
+            echo side > out/side.txt
+            echo working
+            """, input));
+
+        Assert.True(result.Status == AttemptStatus.Succeeded, result.Error);
+        Assert.Equal(".orch/runs/run-1/artifacts/t/up.txt", result.Outputs["up"]);
+        Assert.Equal(".", result.Outputs["here"]);
+        Assert.Equal([".orch/runs/run-1/artifacts/t/up.txt", "out/side.txt"], result.Files.Select(f => f.Path));
+        var up = new MemoryStream();
+        await _store.GetAsync(result.Files[0].ToArtifactRef(), up, TestContext.Current.CancellationToken);
+        Assert.Equal("HELLO\n", System.Text.Encoding.UTF8.GetString(up.ToArray()));
+        var log = new MemoryStream();
+        await _store.GetAsync(result.Log!.ToArtifactRef(), log, TestContext.Current.CancellationToken);
+        Assert.Equal("working\n", System.Text.Encoding.UTF8.GetString(log.ToArray()));
+        // The workspace is gone; the fetched input stays in the agent's cache.
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_agentDirectory.FullName, "workspaces")));
+        Assert.Single(Directory.GetFiles(Path.Combine(_agentDirectory.FullName, "cache"), "*", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public async Task A_made_file_over_the_size_limit_fails_the_attempt_for_good_with_the_limit_named()
+    {
+        var result = await _agent.ExecuteAsync(Shell("head -c 5000 /dev/zero > big.bin"));
+
+        Assert.Equal(AttemptStatus.Failed, result.Status);
+        Assert.False(result.Retryable);
+        Assert.Contains("'runs/run-1/files/", result.Error, StringComparison.Ordinal);
+        Assert.Contains("big.bin' is 5000 bytes", result.Error, StringComparison.Ordinal);
+        Assert.Contains("more than the limit of 4096 bytes", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_input_missing_from_the_store_fails_before_the_task_runs()
+    {
+        var gone = new RunFile("data/gone.txt", "runs/run-1/params/in/data/gone.txt", 3, new string('a', 64), 1);
+
+        var result = await _agent.ExecuteAsync(Shell("touch ran", gone));
+
+        Assert.Equal(AttemptStatus.Failed, result.Status);
+        Assert.StartsWith("input files: ", result.Error, StringComparison.Ordinal);
+        Assert.Empty(result.Files);
+    }
+
+    [Fact]
+    public async Task An_input_path_that_leaves_the_workspace_is_refused()
+    {
+        var input = await StoreAsync("x.txt", "x");
+
+        var result = await _agent.ExecuteAsync(Shell("true", input with { Path = "../escape.txt" }));
+
+        Assert.Equal(AttemptStatus.Failed, result.Status);
+        Assert.Contains("'..' segment", result.Error, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_agentDirectory.FullName, "workspaces", "escape.txt")));
+    }
+}
