@@ -336,7 +336,9 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
                 var directory = _renderer.RenderWorkingDirectory(definition, scope);
                 instance.WorkingDirectory = directory is null ? _settings.WorkingDirectory : Path.GetFullPath(directory, _settings.WorkingDirectory);
                 instance.Locks = _renderer.RenderLocks(definition, scope);
-                instance.Record.Fingerprint = TaskRenderer.Fingerprint(instance.Body, instance.WorkingDirectory);
+                // With files shipped, tasks run in workspaces: the working directory's place in the
+                // run's, not where that is on this machine, decides what an attempt does.
+                instance.Record.Fingerprint = TaskRenderer.Fingerprint(instance.Body, _files is null ? instance.WorkingDirectory : WorkspacePath(instance.WorkingDirectory));
                 if (_files is not null && WorkspacePath(instance.WorkingDirectory) is var inWorkspace && inWorkspace != "." && !ArtifactNames.IsValid(inWorkspace))
                 {
                     Complete(instance, InstanceStatus.Failed, $"{definition.Location}: working_directory '{instance.WorkingDirectory}' is outside the run's working directory "

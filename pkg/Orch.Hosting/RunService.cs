@@ -151,7 +151,11 @@ public sealed class RunService(TimeProvider? time = null, Microsoft.Extensions.L
         }
 
         var store = new Orch.Coordination.Artifacts.ArtifactStore(runtime.Backend.State);
-        var workingDirectory = previous?.WorkingDirectory ?? request.WorkingDirectory;
+        // Agents that share no files with this machine run tasks in workspaces that stand for the
+        // working directory, so a resumed run may work from any directory (another machine too).
+        // On a shared file system it works where it started: tasks' absolute paths must mean the same.
+        var shipsFiles = runtime.AgentsAreRemote && !request.SharedFileSystem;
+        var workingDirectory = shipsFiles ? request.WorkingDirectory : previous?.WorkingDirectory ?? request.WorkingDirectory;
         if (MissingPaths(pipeline, parameters, workingDirectory) is { Count: > 0 } missing) return new RequestInvalid(missing, load.SourceText);
 
         int slots;
@@ -166,7 +170,7 @@ public sealed class RunService(TimeProvider? time = null, Microsoft.Extensions.L
         if (await UnplaceableTasksAsync(pipeline, runtime, cancellationToken).ConfigureAwait(false) is { Count: > 0 } unplaceable)
             return new RequestInvalid(unplaceable, load.SourceText);
         FileShipping? files = null;
-        if (runtime.AgentsAreRemote && !request.SharedFileSystem)
+        if (shipsFiles)
         {
             try
             {
@@ -182,8 +186,6 @@ public sealed class RunService(TimeProvider? time = null, Microsoft.Extensions.L
         var settings = new RunSettings
         {
             RunId = runId,
-            // A resumed run works where the run started, even when resumed from elsewhere: its tasks'
-            // relative paths (and so their fingerprints) must mean what they meant the first time.
             WorkingDirectory = workingDirectory,
             RunDirectory = Path.Combine(stateDirectory, "runs", runId.Value),
             DispatchWindow = Math.Max(16, slots * 8),

@@ -122,6 +122,41 @@ public sealed class FileShippingRunTests : IAsyncLifetime
         Assert.Equal(dir.Path, dir.Read("where.txt").Trim());
     }
 
+    [Fact]
+    public async Task Resume_FromAnotherDirectory_ReusesFinishedTasksAndTheirFilesFromTheBackend()
+    {
+        using var first = new TempDir();
+        using var second = new TempDir();
+        var yaml = """
+            name: twice
+            params:
+              ok: { default: "no" }
+            tasks:
+              make:
+                run: mkdir -p out && echo "made $ORCH_ATTEMPT_ID" > out/a.txt
+              check:
+                needs: [make]
+                env: { OK: "{{ params.ok }}" }
+                run: test "$OK" = yes && cat out/a.txt > out/b.txt
+            """;
+        var pipeline1 = first.Write("twice.yml", yaml);
+        var pipeline2 = second.Write("twice.yml", yaml);
+
+        var failed = await OrchCli.RunAsync(first.Path, "run", pipeline1, "--backend", Backend, "--cluster-key-file", KeyFile);
+        Assert.True(failed.ExitCode == 20, failed + Logs());
+        var runId = Path.GetFileName(Assert.Single(first.RunDirectories()));
+
+        var resumed = await OrchCli.RunAsync(second.Path, "run", pipeline2, "--backend", Backend, "--cluster-key-file", KeyFile, "--resume", runId, "-p", "ok=yes", "--json");
+
+        Assert.True(resumed.ExitCode == 0, resumed + Logs());
+        using var json = JsonDocument.Parse(resumed.Stdout);
+        var tasks = json.RootElement.GetProperty("tasks").EnumerateArray().ToDictionary(t => t.GetProperty("id").GetString()!);
+        Assert.Equal(1, tasks["make"].GetProperty("reused").GetInt32());
+        // 'check' ran here with the file 'make' made in the first run, and both came back here.
+        Assert.Equal(first.Read("out/a.txt"), second.Read("out/a.txt"));
+        Assert.Equal(first.Read("out/a.txt"), second.Read("out/b.txt"));
+    }
+
     private static void CopyDirectory(string from, string to)
     {
         foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
