@@ -11,28 +11,16 @@ namespace Orch.Cli.Tests;
 /// machine can still delay a heartbeat past that, which only means an extra rerun). Redis keeps an
 /// append-only file synced on every write, as a deployment that must survive a restart would.
 /// </summary>
-public sealed class AgentFaultTests : IAsyncLifetime
+public sealed class AgentFaultTests : RedisClusterTests
 {
-    private RedisServer? _redis;
-    private readonly List<AgentProcess> _agents = [];
-    private readonly TempDir _keys = new();
-    private string KeyFile => _keys["cluster.key"];
+    private RedisServer Redis => Cluster.Redis;
 
-    private string Backend => $"redis://127.0.0.1:{_redis!.Port}";
+    protected override bool AppendOnly => true;
 
-    public async ValueTask InitializeAsync()
+    protected override void StartAgents(RedisCluster cluster)
     {
-        _redis = await RedisServer.StartAsync(appendOnly: true);
-        ClusterKeyFiles.Write(KeyFile);
         foreach (var id in new[] { "agent-a", "agent-b", "agent-c" })
-            _agents.Add(AgentProcess.StartServing(Backend, id, KeyFile, slots: 2, "--Agent:HeartbeatInterval=00:00:00.5", "--Agent:ShutdownGrace=00:00:01"));
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        foreach (var agent in _agents) await agent.DisposeAsync();
-        if (_redis is not null) await _redis.DisposeAsync();
-        _keys.Dispose();
+            cluster.StartAgent(id, slots: 2, "--Agent:HeartbeatInterval=00:00:00.5", "--Agent:ShutdownGrace=00:00:01");
     }
 
     // Six slow squares, each leaving a mark named after its instance and attempt that holds the
@@ -86,7 +74,7 @@ public sealed class AgentFaultTests : IAsyncLifetime
         Assert.True(tasks["square"].GetProperty("lost").GetInt32() >= killedMarks.Count, result.Stdout);
         Assert.NotEmpty(killedMarks);
         // Every instance the killed agent had started ran again on another, live agent.
-        var survivors = _agents.Where(a => a != victim).Select(a => a.Pid).ToHashSet();
+        var survivors = Agents.Where(a => a != victim).Select(a => a.Pid).ToHashSet();
         foreach (var instance in killedMarks)
             Assert.Contains(Marks(marks), m => m.Instance == instance && survivors.Contains(m.Pid));
     }
@@ -136,7 +124,7 @@ public sealed class AgentFaultTests : IAsyncLifetime
         using var json = JsonDocument.Parse(result.Stdout);
         var tasks = json.RootElement.GetProperty("tasks").EnumerateArray().ToDictionary(t => t.GetProperty("id").GetString()!);
         Assert.Equal("55", tasks["total"].GetProperty("outputs").GetProperty("sum").ToString());
-        var others = _agents.Where(a => a != leaving).Select(a => a.Pid).ToHashSet();
+        var others = Agents.Where(a => a != leaving).Select(a => a.Pid).ToHashSet();
         foreach (var instance in started)
             Assert.Contains(Marks(marks), m => m.Instance == instance && others.Contains(m.Pid));
     }
@@ -150,7 +138,7 @@ public sealed class AgentFaultTests : IAsyncLifetime
         using var run = OrchCli.Start(dir.Path, "run", "squares.yml", "--backend", Backend, "--cluster-key-file", KeyFile, "--json", "-p", $"marks={marks}", "-p", "seconds=2", "--timeout", "90s");
 
         await AgentRunningAMarkAsync(marks, run);
-        await _redis!.CrashAndRestartAsync(TimeSpan.FromSeconds(3));
+        await Redis.CrashAndRestartAsync(TimeSpan.FromSeconds(3));
         var result = await run.WaitAsync(TimeSpan.FromSeconds(90));
 
         Assert.True(result.ExitCode == 0, result + Logs());
@@ -158,7 +146,7 @@ public sealed class AgentFaultTests : IAsyncLifetime
         var tasks = json.RootElement.GetProperty("tasks").EnumerateArray().ToDictionary(t => t.GetProperty("id").GetString()!);
         Assert.Equal("55", tasks["total"].GetProperty("outputs").GetProperty("sum").ToString());
         Assert.Equal(6, tasks["square"].GetProperty("succeeded").GetInt32());
-        Assert.All(_agents, a => Assert.False(a.HasExited, $"{a.Id} stopped:\n{a.Output}"));
+        Assert.All(Agents, a => Assert.False(a.HasExited, $"{a.Id} stopped:\n{a.Output}"));
     }
 
     [Fact]
@@ -242,12 +230,11 @@ public sealed class AgentFaultTests : IAsyncLifetime
         {
             if (run.HasExited) Assert.Fail("the run ended before any task started:\n" + await run.WaitAsync(TimeSpan.FromSeconds(5)));
             foreach (var mark in Marks(marks))
-                if (_agents.FirstOrDefault(a => a.Pid == mark.Pid) is { } agent) return agent;
+                if (Agents.FirstOrDefault(a => a.Pid == mark.Pid) is { } agent) return agent;
             await Task.Delay(20, TestContext.Current.CancellationToken);
         }
         Assert.Fail("no task started on any agent within 60 s" + Logs());
         return null!;
     }
 
-    private string Logs() => string.Concat(_agents.Select(a => $"\n--- {a.Id} ---\n{a.Output}"));
 }

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Orch.Cli.Tests.Infrastructure;
-using Orch.Coordination.Tests.Redis;
 
 namespace Orch.Cli.Tests;
 
@@ -8,27 +7,11 @@ namespace Orch.Cli.Tests;
 /// <c>orch run --backend redis://...</c> with two <c>orch-agent</c> processes and a real
 /// redis-server: tasks leave this process, results and locks travel through Redis.
 /// </summary>
-public sealed class DistributedRunTests : IAsyncLifetime
+public sealed class DistributedRunTests : RedisClusterTests
 {
-    private RedisServer? _redis;
-    private readonly List<AgentProcess> _agents = [];
-    private readonly TempDir _keys = new();
-    private string KeyFile => _keys["cluster.key"];
-
-    private string Backend => $"redis://127.0.0.1:{_redis!.Port}";
-
-    public async ValueTask InitializeAsync()
+    protected override void StartAgents(RedisCluster cluster)
     {
-        _redis = await RedisServer.StartAsync();
-        ClusterKeyFiles.Write(KeyFile);
-        foreach (var id in new[] { "agent-a", "agent-b" }) _agents.Add(AgentProcess.StartServing(Backend, id, KeyFile, slots: 2));
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        foreach (var agent in _agents) await agent.DisposeAsync();
-        if (_redis is not null) await _redis.DisposeAsync();
-        _keys.Dispose();
+        foreach (var id in new[] { "agent-a", "agent-b" }) cluster.StartAgent(id);
     }
 
     [Fact]

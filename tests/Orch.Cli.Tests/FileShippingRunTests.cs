@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Orch.Cli.Tests.Infrastructure;
-using Orch.Coordination.Tests.Redis;
 
 namespace Orch.Cli.Tests;
 
@@ -9,30 +8,12 @@ namespace Orch.Cli.Tests;
 /// <c>orch-agent</c> runs in a directory of its own, path params and the files tasks make travel
 /// through Redis, and what the tasks made comes back to the directory <c>orch run</c> ran in.
 /// </summary>
-public sealed class FileShippingRunTests : IAsyncLifetime
+public sealed class FileShippingRunTests : RedisClusterTests
 {
-    private RedisServer? _redis;
-    private readonly List<AgentProcess> _agents = [];
-    private readonly TempDir _keys = new();
-    private string KeyFile => _keys["cluster.key"];
-
-    private string Backend => $"redis://127.0.0.1:{_redis!.Port}";
-
-    public async ValueTask InitializeAsync()
+    protected override void StartAgents(RedisCluster cluster)
     {
-        _redis = await RedisServer.StartAsync();
-        ClusterKeyFiles.Write(KeyFile);
-        foreach (var id in new[] { "agent-a", "agent-b" }) _agents.Add(AgentProcess.StartServing(Backend, id, KeyFile, slots: 2));
+        foreach (var id in new[] { "agent-a", "agent-b" }) cluster.StartAgent(id);
     }
-
-    public async ValueTask DisposeAsync()
-    {
-        foreach (var agent in _agents) await agent.DisposeAsync();
-        if (_redis is not null) await _redis.DisposeAsync();
-        _keys.Dispose();
-    }
-
-    private string Logs() => string.Concat(_agents.Select(a => $"\n--- {a.Id} ---\n{a.Output}"));
 
     [Fact]
     public async Task WordCount_WithTheCorpusOnlyWhereOrchRunRuns_CountsExactlyAndWritesTheResultThere()
@@ -48,8 +29,8 @@ public sealed class FileShippingRunTests : IAsyncLifetime
         using var summary = JsonDocument.Parse(result.Stdout);
         Assert.NotEmpty(summary.RootElement.GetProperty("agents").EnumerateArray());
         // The agents fetched the corpus into their caches and removed the workspaces they ran in.
-        Assert.All(_agents, a => Assert.False(Directory.Exists(a.Home[".orch/workspaces"]) && Directory.EnumerateFileSystemEntries(a.Home[".orch/workspaces"]).Any(), $"{a.Id} left a workspace"));
-        Assert.Contains(_agents, a => Directory.Exists(a.Home[".orch/cache"]) && Directory.GetFiles(a.Home[".orch/cache"], "*", SearchOption.AllDirectories).Length > 0);
+        Assert.All(Agents, a => Assert.False(Directory.Exists(a.Home[".orch/workspaces"]) && Directory.EnumerateFileSystemEntries(a.Home[".orch/workspaces"]).Any(), $"{a.Id} left a workspace"));
+        Assert.Contains(Agents, a => Directory.Exists(a.Home[".orch/cache"]) && Directory.GetFiles(a.Home[".orch/cache"], "*", SearchOption.AllDirectories).Length > 0);
     }
 
     [Fact]

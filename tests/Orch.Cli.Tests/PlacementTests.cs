@@ -1,6 +1,5 @@
 using System.Globalization;
 using Orch.Cli.Tests.Infrastructure;
-using Orch.Coordination.Tests.Redis;
 
 namespace Orch.Cli.Tests;
 
@@ -8,29 +7,14 @@ namespace Orch.Cli.Tests;
 /// <c>on: { labels }</c> and <c>slots:</c> over a real redis-server with two real agents: one
 /// labelled <c>gpu</c>, one without labels, two slots each.
 /// </summary>
-public sealed class PlacementTests : IAsyncLifetime
+public sealed class PlacementTests : RedisClusterTests
 {
-    private RedisServer? _redis;
-    private AgentProcess? _gpu;
-    private AgentProcess? _plain;
-    private readonly TempDir _keys = new();
-    private string KeyFile => _keys["cluster.key"];
-    private string Backend => $"redis://127.0.0.1:{_redis!.Port}";
+    private AgentProcess _gpu = null!;
 
-    public async ValueTask InitializeAsync()
+    protected override void StartAgents(RedisCluster cluster)
     {
-        _redis = await RedisServer.StartAsync();
-        ClusterKeyFiles.Write(KeyFile);
-        _gpu = AgentProcess.StartServing(Backend, "gpu-1", KeyFile, slots: 2, "--Agent:Labels:0=gpu", "--Agent:Labels:1=zone=eu-1");
-        _plain = AgentProcess.StartServing(Backend, "cpu-1", KeyFile, slots: 2);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_gpu is not null) await _gpu.DisposeAsync();
-        if (_plain is not null) await _plain.DisposeAsync();
-        if (_redis is not null) await _redis.DisposeAsync();
-        _keys.Dispose();
+        _gpu = cluster.StartAgent("gpu-1", slots: 2, "--Agent:Labels:0=gpu", "--Agent:Labels:1=zone=eu-1");
+        cluster.StartAgent("cpu-1", slots: 2);
     }
 
     [Fact]
@@ -56,7 +40,7 @@ public sealed class PlacementTests : IAsyncLifetime
         Assert.True(result.ExitCode == 0, result + Logs());
         var train = Pids(marks, "train");
         Assert.Equal(8, train.Count);
-        Assert.All(train, pid => Assert.Equal(_gpu!.Pid, pid));
+        Assert.All(train, pid => Assert.Equal(_gpu.Pid, pid));
         Assert.Equal(8, Pids(marks, "anywhere").Count);
     }
 
@@ -138,5 +122,4 @@ public sealed class PlacementTests : IAsyncLifetime
     private static List<int> Pids(string marks, string task) =>
         Directory.GetFiles(marks, task + ".*").Select(f => int.Parse(File.ReadAllText(f).Trim(), CultureInfo.InvariantCulture)).ToList();
 
-    private string Logs() => $"\n--- gpu-1 ---\n{_gpu?.Output}\n--- cpu-1 ---\n{_plain?.Output}";
 }
