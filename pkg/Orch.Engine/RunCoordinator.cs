@@ -189,8 +189,8 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
             }
 
             var unfetched = _files is null ? [] : await _files.DrainAsync().ConfigureAwait(false);
-            foreach (var failure in unfetched) _observer.Warning(failure);
-            var status = _stopReason ?? (unfetched.Count > 0 || _tasks.Values.Any(t => t.Status is InstanceStatus.Failed or InstanceStatus.Cancelled) ? RunStatus.Failed : RunStatus.Succeeded);
+            foreach (var problem in unfetched) _observer.Warning(problem.Message);
+            var status = _stopReason ?? (unfetched.Any(p => p.FailsRun) || _tasks.Values.Any(t => t.Status is InstanceStatus.Failed or InstanceStatus.Cancelled) ? RunStatus.Failed : RunStatus.Succeeded);
             var record = await FlushAsync(status).ConfigureAwait(false);
             if (_settings.LostAgentCheckInterval is not null) await ForgetClaimsAsync().ConfigureAwait(false);
             // Everything a succeeded run made is here now; a failed one keeps its files for --resume.
@@ -361,7 +361,7 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
                 instance.Record.Reused = true;
                 instance.Record.Files = earlier.Files;
                 instance.Files = earlier.Files ?? [];
-                if (earlier.Files is { } files) _files?.FetchBack(files, onlyMissing: true);
+                if (earlier.Files is { } files) _files?.FetchBack(files, reused: true);
                 instance.Attempts.AddRange(earlier.Attempts);
                 Complete(instance, InstanceStatus.Succeeded, null);
                 return;

@@ -18,7 +18,7 @@ public sealed class FileShippingTests
     private static RunFile File(string path) => new(path, "runs/r/params/input/" + path, 1, new string('0', 64), 1);
 
     private static FileShipping Shipping(params ShippedParam[] pathParams) =>
-        new(new ArtifactStore(new Orch.Coordination.Embedded.EmbeddedStateStore(null)), "/work", pathParams);
+        new(new ArtifactStore(new Orch.Coordination.Embedded.EmbeddedStateStore(null)), Path.Combine(Path.GetTempPath(), "orch-shipping-tests-unused"), pathParams);
 
     private static string[] Inputs(TaskBody body, params RunFile[] upstream) =>
         Shipping(Corpus).InputsFor(body, upstream).Select(f => f.Path).Order(StringComparer.Ordinal).ToArray();
@@ -58,6 +58,23 @@ public sealed class FileShippingTests
     public void Environment_values_count_as_naming_a_file()
     {
         Assert.Equal(["data/corpus/a.txt"], Inputs(new ShellBody(null, "cat \"$IN\"", new Dictionary<string, string> { ["IN"] = "data/corpus/a.txt" })));
+    }
+
+    [Fact]
+    public async Task A_made_file_that_cannot_be_fetched_fails_the_run_but_one_of_a_reused_instance_only_warns()
+    {
+        var shipping = Shipping();
+        var gone = File("out/gone.txt");
+
+        shipping.FetchBack([gone]);
+        shipping.FetchBack([gone with { Path = "out/old.txt" }], reused: true);
+        shipping.FetchBack([gone with { Path = "../outside.txt" }]);
+        var problems = await shipping.DrainAsync();
+
+        Assert.Equal(3, problems.Count);
+        Assert.Contains(problems, p => p.FailsRun && p.Message.StartsWith("could not fetch 'out/gone.txt': ", StringComparison.Ordinal));
+        Assert.Contains(problems, p => !p.FailsRun && p.Message.StartsWith("could not fetch 'out/old.txt': ", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.FailsRun && p.Message == "'../outside.txt' is not a path inside the run's working directory; not fetched");
     }
 
     [Fact]

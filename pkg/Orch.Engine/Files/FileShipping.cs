@@ -17,7 +17,7 @@ public sealed class FileShipping
     private readonly string _workingDirectory;
     private readonly SemaphoreSlim _fetchers;
     private readonly ConcurrentBag<Task> _fetches = [];
-    private readonly ConcurrentQueue<string> _failures = new();
+    private readonly ConcurrentQueue<FetchProblem> _problems = new();
 
     /// <param name="store">Where the run's files are held.</param>
     /// <param name="workingDirectory">The run's working directory here, where files come back to.</param>
@@ -108,26 +108,29 @@ public sealed class FileShipping
     }
 
     /// <summary>Fetches files an attempt made into the run's working directory, in the background (see <see cref="DrainAsync"/>).</summary>
-    /// <param name="onlyMissing">Leave files that are here with the right size (those of an instance a resumed run reuses).</param>
-    public void FetchBack(IReadOnlyList<RunFile> files, bool onlyMissing = false)
+    /// <param name="reused">
+    /// The files of an instance a resumed run reuses: those here with the right size are left
+    /// alone, and one that cannot be fetched (a succeeded run's files are not kept) is only a warning.
+    /// </param>
+    public void FetchBack(IReadOnlyList<RunFile> files, bool reused = false)
     {
         foreach (var file in files)
         {
             if (!ArtifactNames.IsValid(file.Path))
             {
-                _failures.Enqueue($"'{file.Path}' is not a path inside the run's working directory; not fetched");
+                _problems.Enqueue(new FetchProblem($"'{file.Path}' is not a path inside the run's working directory; not fetched", FailsRun: true));
                 continue;
             }
             var destination = Path.Combine(_workingDirectory, file.Path);
-            if (onlyMissing && new FileInfo(destination) is { Exists: true } here && here.Length == file.Size) continue;
-            Fetch(file, destination);
+            if (reused && new FileInfo(destination) is { Exists: true } here && here.Length == file.Size) continue;
+            Fetch(file, destination, failsRun: !reused);
         }
     }
 
     /// <summary>Fetches an attempt's log to where this run keeps it, in the background.</summary>
-    public void FetchLog(RunFile log, string path) => Fetch(log, path);
+    public void FetchLog(RunFile log, string path) => Fetch(log, path, failsRun: true);
 
-    private void Fetch(RunFile file, string destination) => _fetches.Add(Task.Run(async () =>
+    private void Fetch(RunFile file, string destination, bool failsRun) => _fetches.Add(Task.Run(async () =>
     {
         await _fetchers.WaitAsync().ConfigureAwait(false);
         try
@@ -136,7 +139,7 @@ public sealed class FileShipping
         }
         catch (Exception ex) when (ex is ArtifactException or IOException or UnauthorizedAccessException)
         {
-            _failures.Enqueue($"could not fetch '{file.Path}': {ex.Message}");
+            _problems.Enqueue(new FetchProblem($"could not fetch '{file.Path}': {ex.Message}", failsRun));
         }
         finally
         {
@@ -145,10 +148,10 @@ public sealed class FileShipping
     }));
 
     /// <summary>Waits for every fetch started so far; returns what could not be fetched.</summary>
-    public async Task<IReadOnlyList<string>> DrainAsync()
+    public async Task<IReadOnlyList<FetchProblem>> DrainAsync()
     {
         await Task.WhenAll(_fetches).ConfigureAwait(false);
-        return _failures.ToArray();
+        return _problems.ToArray();
     }
 
     /// <summary>Removes the run's files from the store once they are all here (a succeeded run needs them no more).</summary>
@@ -158,3 +161,6 @@ public sealed class FileShipping
         await _store.CollectGarbageAsync(cancellationToken).ConfigureAwait(false);
     }
 }
+
+/// <summary>A file that could not be fetched back; <paramref name="FailsRun"/> when the run must not count as succeeded without it.</summary>
+public sealed record FetchProblem(string Message, bool FailsRun);
