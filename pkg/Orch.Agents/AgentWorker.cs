@@ -36,6 +36,7 @@ public sealed class AgentWorker(
     private readonly AttemptClaims _claims = new(backend.State);
     private readonly ArtifactStore _artifacts = new(backend.State, options.ArtifactLimits);
     private FileCache? _cache;
+    private ProcessGroupLedger? _groups;
     private readonly string _incarnation = Guid.NewGuid().ToString("N");
     // Set when the agent stops its running attempts because it is shutting down.
     private volatile bool _handingBack;
@@ -45,6 +46,14 @@ public sealed class AgentWorker(
     /// <summary>Runs until <paramref name="stoppingToken"/> fires, then stops taking work and cancels running attempts.</summary>
     public async Task RunAsync(CancellationToken stoppingToken)
     {
+        if (options.ClaimAttempts)
+        {
+            // An agent of a shared backend can be killed apart from anything else: what an earlier
+            // agent in this work directory left running when it died is stopped before new work starts.
+            _groups = new ProcessGroupLedger(Path.Combine(options.WorkDirectory, "groups"));
+            if (_groups.StopLeftovers() is > 0 and var stopped)
+                _logger.LogWarning("Stopped {Count} process group(s) left running by an agent that died in {Directory}", stopped, options.WorkDirectory);
+        }
         // Registered before taking work: a coordinator judges the agent that claims an attempt by its heartbeats.
         await backend.Agents.HeartbeatAsync(Heartbeat(), stoppingToken).ConfigureAwait(false);
         await using var tasks = await backend.Bus.SubscribeAsync<TaskDispatch>(Topics.Tasks, Topics.AgentsGroup, stoppingToken).ConfigureAwait(false);
@@ -337,6 +346,7 @@ public sealed class AgentWorker(
                 LogPath = dispatch.LogPath,
                 Timeout = dispatch.Timeout,
                 KillGrace = options.KillGrace,
+                Ledger = _groups,
             }, cancel).ConfigureAwait(false);
         }
         catch (ShellStartException ex)

@@ -195,6 +195,38 @@ public sealed class AgentFaultTests : RedisClusterTests
     }
 
     [Fact]
+    public async Task KillDashNineAnAgent_TheAgentStartedAgainInItsDirectory_StopsWhatTheDeadOneLeftRunning()
+    {
+        using var dir = new TempDir();
+        var marks = Directory.CreateDirectory(dir["marks"]).FullName;
+        dir.Write("nap.yml", """
+            name: nap
+            params:
+              marks: { description: directory for the marks attempts leave }
+            tasks:
+              nap:
+                env: { MARKS: "{{ params.marks }}" }
+                run: |
+                  sleep 120 &
+                  echo "$!" > "$MARKS/sleep.$ORCH_ATTEMPT_ID"
+                  echo "$PPID" > "$MARKS/$ORCH_INSTANCE.$ORCH_ATTEMPT_ID"
+                  wait
+            """);
+        using var run = OrchCli.Start(dir.Path, "run", "nap.yml", "--backend", Backend, "--cluster-key-file", KeyFile, "-p", $"marks={marks}", "--timeout", "90s");
+        var victim = await AgentRunningAMarkAsync(marks, run);
+        var attempt = Marks(marks).First(m => m.Pid == victim.Pid).Attempt;
+        var sleeper = int.Parse(File.ReadAllText(Path.Combine(marks, $"sleep.{attempt}")).Trim(), CultureInfo.InvariantCulture);
+
+        await victim.KillHardAsync();
+        Assert.True(Processes.IsAlive(sleeper), "the task's child should outlive an agent killed with SIGKILL");
+        var again = victim.StartAgain();
+        Agents.Add(again);
+
+        Assert.True(await Processes.WaitUntilGoneAsync(sleeper, TimeSpan.FromSeconds(30)), "the restarted agent did not stop the group its predecessor left:\n" + again.Output);
+        await again.WaitForOutputAsync("Stopped 1 process group(s) left running by an agent that died", TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
     public async Task PhilosophersAndBank_OnThreeAgents_NoDeadlockAndBalancesConserved()
     {
         using var dir = new TempDir();

@@ -43,7 +43,12 @@ public static class ProcessGroupRunner
         var (pid, output) = Spawn(command);
         var child = new ChildProcess(pid, output, command.KillGrace);
         Live[pid] = child;
-        child.Task.ContinueWith(static (_, state) => Live.TryRemove((int)state!, out ChildProcess? _), pid, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        command.Ledger?.Started(pid);
+        child.Task.ContinueWith((_, state) =>
+        {
+            Live.TryRemove((int)state!, out ChildProcess? _);
+            command.Ledger?.Ended((int)state!);
+        }, pid, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
         // Arm the triggers before the child can be reaped, so completion always sees and releases them.
         if (command.Timeout is { } timeout && timeout <= MaxTimer)

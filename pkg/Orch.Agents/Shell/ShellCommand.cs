@@ -25,6 +25,9 @@ public sealed record ShellCommand
 
     /// <summary>Time between SIGTERM and SIGKILL to the process group when terminating it.</summary>
     public TimeSpan KillGrace { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Where the group is recorded while it runs, so that it can be stopped if this process dies; null for nowhere.</summary>
+    public ProcessGroupLedger? Ledger { get; init; }
 }
 
 /// <summary>Outcome of a <see cref="ShellCommand"/>.</summary>

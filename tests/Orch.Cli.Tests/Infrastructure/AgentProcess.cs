@@ -26,11 +26,19 @@ public sealed class AgentProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly StringBuilder _output = new();
 
-    /// <summary>The agent's current directory; its work directory (workspaces, fetched files) is <c>.orch</c> in it.</summary>
-    public TempDir Home { get; } = new();
+    private readonly IReadOnlyList<string> _settings;
+    private readonly IReadOnlyDictionary<string, string>? _environment;
+    // Passed on to an agent started again in the same directory.
+    private bool _ownsHome = true;
 
-    private AgentProcess(IEnumerable<string> settings, IReadOnlyDictionary<string, string>? environment)
+    /// <summary>The agent's current directory; its work directory (workspaces, fetched files) is <c>.orch</c> in it.</summary>
+    public TempDir Home { get; }
+
+    private AgentProcess(IReadOnlyList<string> settings, IReadOnlyDictionary<string, string>? environment, TempDir? home = null)
     {
+        _settings = settings;
+        _environment = environment;
+        Home = home ?? new TempDir();
         var dll = Path.Combine(AppContext.BaseDirectory, "orch-agent.dll");
         var info = new ProcessStartInfo(Environment.ProcessPath is { } host && Path.GetFileNameWithoutExtension(host) == "dotnet" ? host : "dotnet")
         {
@@ -75,6 +83,13 @@ public sealed class AgentProcess : IAsyncDisposable
     /// <summary>Starts an agent serving <paramref name="backend"/> with a cluster key file; <paramref name="settings"/> are extra <c>--Agent:Name=value</c> arguments.</summary>
     public static AgentProcess StartServing(string backend, string id, string keyFile, int slots = 2, params string[] settings) =>
         new([$"--Agent:Backend={backend}", $"--Agent:Slots={slots}", $"--Agent:Id={id}", $"--Agent:ClusterKeyFile={keyFile}", .. settings], null) { Id = id };
+
+    /// <summary>A new agent process with the same settings in the same directory, as a supervisor restarts one that died.</summary>
+    public AgentProcess StartAgain()
+    {
+        _ownsHome = false;
+        return new AgentProcess(_settings, _environment, Home) { Id = Id };
+    }
 
     /// <summary>SIGKILL: the agent gets no chance to hand anything back.</summary>
     public async Task KillHardAsync()
@@ -121,6 +136,6 @@ public sealed class AgentProcess : IAsyncDisposable
         if (!_process.HasExited) _process.Kill(entireProcessTree: true);
         await _process.WaitForExitAsync();
         _process.Dispose();
-        Home.Dispose();
+        if (_ownsHome) Home.Dispose();
     }
 }
