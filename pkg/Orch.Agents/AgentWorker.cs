@@ -35,7 +35,9 @@ public sealed class AgentWorker(
     private readonly IReadOnlyDictionary<string, string> _baseEnvironment = CurrentEnvironment();
     private readonly AttemptClaims _claims = new(backend.State);
     private readonly ArtifactStore _artifacts = new(backend.State, options.ArtifactLimits);
-    private FileCache? _cache;
+    // Made on first use: only runs whose files travel through the backend need them.
+    private readonly Lazy<FileCache> _cache = new(() => new FileCache(Path.Combine(options.WorkDirectory, "cache"), new ArtifactStore(backend.State, options.ArtifactLimits), options.CacheBytes));
+    private readonly Lazy<WorkspacePool> _workspaces = new(() => new WorkspacePool(options.WorkDirectory));
     private ProcessGroupLedger? _groups;
     private readonly string _incarnation = Guid.NewGuid().ToString("N");
     // Set when the agent stops its running attempts because it is shutting down.
@@ -248,12 +250,11 @@ public sealed class AgentWorker(
     /// </summary>
     private async Task<Outcome> RunInWorkspaceAsync(TaskDispatch dispatch, TaskFiles files, CancellationToken cancel)
     {
-        _cache ??= new FileCache(Path.Combine(options.WorkDirectory, "cache"), _artifacts, options.CacheBytes);
-        using var workspace = AttemptWorkspace.Create(options.WorkDirectory, dispatch);
+        using var workspace = _workspaces.Value.Rent();
         Outcome outcome;
         try
         {
-            await workspace.PlaceInputsAsync(files.Inputs, _cache, cancel).ConfigureAwait(false);
+            await workspace.PlaceInputsAsync(files.Inputs, _cache.Value, cancel).ConfigureAwait(false);
             outcome = await RunBodyAsync(workspace.Localise(dispatch), cancel).ConfigureAwait(false);
         }
         catch (ArtifactException ex)

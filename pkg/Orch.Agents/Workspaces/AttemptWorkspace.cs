@@ -4,20 +4,22 @@ using Orch.Protocol;
 namespace Orch.Agents.Workspaces;
 
 /// <summary>
-/// Where an attempt runs when the agent does not share the run's file system: a fresh directory
+/// Where an attempt runs when the agent does not share the run's file system: an empty directory
 /// that stands for the run's working directory. It holds the files the attempt was sent (hard
 /// links into the agent's <see cref="FileCache"/>); afterwards every other file in it was made by
 /// the attempt, and those are stored for the tasks that need this one and for <c>orch run</c>.
-/// The log sits beside the workspace, not in it. Deleted when disposed.
+/// The log sits beside the workspace, not in it. Given back to its <see cref="WorkspacePool"/> when disposed.
 /// </summary>
 internal sealed class AttemptWorkspace : IDisposable
 {
     private readonly string _root;
+    private readonly WorkspacePool _pool;
     private readonly HashSet<string> _inputs = new(StringComparer.Ordinal);
 
-    private AttemptWorkspace(string root)
+    internal AttemptWorkspace(string root, WorkspacePool pool)
     {
         _root = root;
+        _pool = pool;
         Directory = Path.Combine(root, "work");
         LogPath = Path.Combine(root, "attempt.log");
         System.IO.Directory.CreateDirectory(Directory);
@@ -28,9 +30,8 @@ internal sealed class AttemptWorkspace : IDisposable
 
     public string LogPath { get; }
 
-    /// <param name="agentDirectory">The agent's work directory; workspaces live under its <c>workspaces/</c>.</param>
-    public static AttemptWorkspace Create(string agentDirectory, TaskDispatch dispatch) =>
-        new(Path.Combine(agentDirectory, "workspaces", dispatch.AttemptId.Value));
+    /// <summary>Where a shell task's <c>$ORCH_OUTPUT</c> goes (beside the log).</summary>
+    public string OutputsPath => Path.ChangeExtension(LogPath, ".outputs");
 
     /// <summary>Places every input; a path that would leave the workspace is refused.</summary>
     /// <exception cref="ArtifactException">An input is missing from the store, changed, or its path is not allowed.</exception>
@@ -102,10 +103,5 @@ internal sealed class AttemptWorkspace : IDisposable
         return Path.Combine(Directory, relative);
     }
 
-    public void Dispose()
-    {
-        try { System.IO.Directory.Delete(_root, recursive: true); }
-        catch (IOException) { } // best effort: a process the task left behind may still be writing here
-        catch (UnauthorizedAccessException) { }
-    }
+    public void Dispose() => _pool.Return(this, _root);
 }

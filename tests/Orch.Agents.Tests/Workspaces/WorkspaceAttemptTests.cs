@@ -82,9 +82,35 @@ public sealed class WorkspaceAttemptTests : IAsyncLifetime
         var log = new MemoryStream();
         await _store.GetAsync(result.Log!.ToArtifactRef(), log, TestContext.Current.CancellationToken);
         Assert.Equal("working\n", System.Text.Encoding.UTF8.GetString(log.ToArray()));
-        // The workspace is gone; the fetched input stays in the agent's cache.
-        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_agentDirectory.FullName, "workspaces")));
+        // Nothing of the attempt is left in the workspaces; the fetched input stays in the agent's cache.
+        Assert.Empty(Directory.GetFiles(Path.Combine(_agentDirectory.FullName, "workspaces"), "*", SearchOption.AllDirectories));
         Assert.Single(Directory.GetFiles(Path.Combine(_agentDirectory.FullName, "cache"), "*", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public async Task An_empty_workspace_is_used_again_and_one_with_files_left_is_not()
+    {
+        var places = Path.Combine(_agentDirectory.FullName, "places.txt");
+
+        var first = await _agent.ExecuteAsync(Shell($"pwd >> {places}"));
+        var second = await _agent.ExecuteAsync(Shell($"pwd >> {places}; ls -A >&2; echo left > file.txt"));
+        var third = await _agent.ExecuteAsync(Shell($"pwd >> {places}; ls -A > listing"));
+
+        Assert.All(new[] { first, second, third }, r => Assert.Equal(AttemptStatus.Succeeded, r.Status));
+        var pwd = File.ReadAllLines(places);
+        Assert.Equal(pwd[0], pwd[1]);
+        Assert.NotEqual(pwd[1], pwd[2]);
+        // The reused workspace was empty (the listing went to the log), and so is the fresh one.
+        Assert.Equal("", await ReadAsync(second.Log));
+        Assert.Equal("listing\n", await ReadAsync(third.Files.Single()));
+    }
+
+    private async Task<string> ReadAsync(RunFile? file)
+    {
+        if (file is null) return "";
+        var content = new MemoryStream();
+        await _store.GetAsync(file.ToArtifactRef(), content, TestContext.Current.CancellationToken);
+        return System.Text.Encoding.UTF8.GetString(content.ToArray());
     }
 
     [Fact]
