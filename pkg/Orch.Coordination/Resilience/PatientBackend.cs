@@ -186,6 +186,9 @@ public sealed class PatientBackend : ICoordinationBackend
         public ValueTask<bool> DeleteAsync(string key, CancellationToken cancellationToken) =>
             outer.Do(token => outer._inner.State.DeleteAsync(key, token), cancellationToken);
 
+        public ValueTask DeleteManyAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken) =>
+            outer.Do(token => outer._inner.State.DeleteManyAsync(keys, token), cancellationToken);
+
         public ValueTask<IReadOnlyList<string>> ListKeysAsync(string prefix, CancellationToken cancellationToken) =>
             outer.Do(token => outer._inner.State.ListKeysAsync(prefix, token), cancellationToken);
     }
