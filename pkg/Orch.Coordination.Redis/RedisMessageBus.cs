@@ -51,6 +51,16 @@ public sealed class RedisMessageBus : IMessageBus
         return 1
         """;
 
+    // KEYS: stream. ARGV: messages..., wake-up channel.
+    private const string PublishBatchScript = """
+        for i = 1, #ARGV - 1 do redis.call('XADD', KEYS[1], '*', 'm', ARGV[i]) end
+        redis.call('PUBLISH', ARGV[#ARGV], '')
+        return #ARGV - 1
+        """;
+
+    /// <summary>At most this many messages go into one publishing script, so one script never stalls the server for long.</summary>
+    private const int PublishChunk = 256;
+
     private readonly IDatabase _database;
     private readonly string _prefix;
     private readonly TimeSpan _claimIdleTime;
@@ -75,6 +85,32 @@ public sealed class RedisMessageBus : IMessageBus
         cancellationToken.ThrowIfCancellationRequested();
         var json = JsonSerializer.SerializeToUtf8Bytes(message, MessageJson.Options);
         await _database.ScriptEvaluateAsync(PublishScript, [StreamKey(topic)], [json, WakeChannel(topic)]).ConfigureAwait(false);
+    }
+
+    public async ValueTask PublishBatchAsync<T>(string topic, IReadOnlyList<T> messages, CancellationToken cancellationToken) where T : class
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (messages.Count == 0) return;
+        if (messages.Count == 1)
+        {
+            await PublishAsync(topic, messages[0], cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        var key = StreamKey(topic);
+        var wake = WakeChannel(topic);
+        for (var start = 0; start < messages.Count; start += PublishChunk)
+        {
+            var count = Math.Min(PublishChunk, messages.Count - start);
+            var args = new RedisValue[count + 1];
+            for (var i = 0; i < count; i++)
+            {
+                var message = messages[start + i] ?? throw new ArgumentException("a message is null", nameof(messages));
+                args[i] = JsonSerializer.SerializeToUtf8Bytes(message, MessageJson.Options);
+            }
+            args[count] = wake;
+            await _database.ScriptEvaluateAsync(PublishBatchScript, [key], args).ConfigureAwait(false);
+        }
     }
 
     public async ValueTask<IMessageSubscription<T>> SubscribeAsync<T>(string topic, string group, CancellationToken cancellationToken) where T : class
@@ -123,7 +159,21 @@ public sealed class RedisMessageBus : IMessageBus
         private long _nextClaim; // Stopwatch timestamp; 0 = claim on the first read
         private RedisValue _claimCursor = "0-0";
 
-        public async ValueTask<Delivery<T>> ReadAsync(CancellationToken cancellationToken)
+        public async ValueTask<Delivery<T>> ReadAsync(CancellationToken cancellationToken) =>
+            (await ReadSomeAsync(1, cancellationToken).ConfigureAwait(false))[0];
+
+        public async ValueTask<DeliveryBatch<T>> ReadBatchAsync(int max, CancellationToken cancellationToken)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+            var deliveries = await ReadSomeAsync(max, cancellationToken).ConfigureAwait(false);
+            if (deliveries.Count == 1) return new DeliveryBatch<T>(deliveries);
+            var ids = new RedisValue[deliveries.Count];
+            for (var i = 0; i < ids.Length; i++) ids[i] = ((Receipt)deliveries[i].Ack!.Target!).Id;
+            return new DeliveryBatch<T>(deliveries, async () => await database.StreamAcknowledgeAsync(key, group, ids).ConfigureAwait(false));
+        }
+
+        /// <summary>Waits until at least one entry is there, then delivers up to <paramref name="max"/> of them (claimed ones first).</summary>
+        private async ValueTask<List<Delivery<T>>> ReadSomeAsync(int max, CancellationToken cancellationToken)
         {
             var pause = MinPollInterval;
             while (true)
@@ -131,15 +181,17 @@ public sealed class RedisMessageBus : IMessageBus
                 cancellationToken.ThrowIfCancellationRequested();
                 if (ClaimDue())
                 {
-                    var claimed = await database.StreamAutoClaimAsync(key, group, consumer, _claimIdleMs, ClaimCursor(), 1).ConfigureAwait(false);
-                    if (Claimed(claimed, out var delivery)) return delivery;
+                    var claimed = await database.StreamAutoClaimAsync(key, group, consumer, _claimIdleMs, ClaimCursor(), max).ConfigureAwait(false);
+                    var deliveries = Claimed(claimed);
+                    if (deliveries.Count > 0) return deliveries;
                 }
-                var entries = await database.StreamReadGroupAsync(key, group, consumer, StreamPosition.NewMessages, 1).ConfigureAwait(false);
+                var entries = await database.StreamReadGroupAsync(key, group, consumer, StreamPosition.NewMessages, max).ConfigureAwait(false);
                 if (entries.Length > 0)
                 {
-                    if (Deliver(entries[0]) is { } delivery) return delivery;
+                    var deliveries = DeliverAll(entries);
+                    if (deliveries.Count > 0) return deliveries;
                     pause = MinPollInterval;
-                    continue; // an unreadable entry was dropped: look for the next at once
+                    continue; // only unreadable entries, now dropped: look for the next at once
                 }
                 // Sleep until a publish wakes us, or poll again after the pause (a wake-up may be lost).
                 await _wake.WaitAsync(pause, cancellationToken).ConfigureAwait(false);
@@ -151,7 +203,11 @@ public sealed class RedisMessageBus : IMessageBus
         {
             while (true)
             {
-                if (ClaimDue() && Claimed(database.StreamAutoClaim(key, group, consumer, _claimIdleMs, ClaimCursor(), 1), out delivery)) return true;
+                if (ClaimDue() && Claimed(database.StreamAutoClaim(key, group, consumer, _claimIdleMs, ClaimCursor(), 1)) is [var claimed, ..])
+                {
+                    delivery = claimed;
+                    return true;
+                }
                 var entries = database.StreamReadGroup(key, group, consumer, StreamPosition.NewMessages, 1);
                 if (entries.Length == 0)
                 {
@@ -201,18 +257,17 @@ public sealed class RedisMessageBus : IMessageBus
             lock (_claimGate) return _claimCursor;
         }
 
-        /// <summary>Notes where the next claim continues and when it is due; true with a delivery when one was claimed.</summary>
-        private bool Claimed(StreamAutoClaimResult result, out Delivery<T> delivery)
+        /// <summary>Notes where the next claim continues and when it is due; returns the claimed entries as deliveries.</summary>
+        private List<Delivery<T>> Claimed(StreamAutoClaimResult result)
         {
             // Entries deleted from the stream while pending come back without values: skip them.
-            var entry = StreamEntry.Null;
+            var deliveries = new List<Delivery<T>>();
             var found = false;
             foreach (var claimed in result.ClaimedEntries ?? [])
             {
                 if (claimed.IsNull || claimed.Values is not { Length: > 0 }) continue;
-                entry = claimed;
                 found = true;
-                break;
+                if (Deliver(claimed) is { } delivery) deliveries.Add(delivery);
             }
             lock (_claimGate)
             {
@@ -221,18 +276,17 @@ public sealed class RedisMessageBus : IMessageBus
                 var more = found || _claimCursor != "0-0";
                 _nextClaim = more ? 0 : Stopwatch.GetTimestamp() + (long)(_claimEvery.TotalSeconds * Stopwatch.Frequency);
             }
-            if (!found)
+            return deliveries;
+        }
+
+        private List<Delivery<T>> DeliverAll(StreamEntry[] entries)
+        {
+            var deliveries = new List<Delivery<T>>(entries.Length);
+            foreach (var entry in entries)
             {
-                delivery = default;
-                return false;
+                if (Deliver(entry) is { } delivery) deliveries.Add(delivery);
             }
-            if (Deliver(entry) is not { } read)
-            {
-                delivery = default; // dropped; the next claim is due at once
-                return false;
-            }
-            delivery = read;
-            return true;
+            return deliveries;
         }
 
         /// <summary>
@@ -260,7 +314,15 @@ public sealed class RedisMessageBus : IMessageBus
                 database.StreamAcknowledge(key, group, id);
                 return null;
             }
-            return new Delivery<T>(message, async () => await database.StreamAcknowledgeAsync(key, group, id).ConfigureAwait(false));
+            return new Delivery<T>(message, new Receipt(database, key, group, id).AckAsync);
+        }
+
+        /// <summary>What acknowledging one entry needs; a batch collects the ids from its deliveries' receipts.</summary>
+        private sealed class Receipt(IDatabase database, RedisKey key, RedisValue group, RedisValue id)
+        {
+            public RedisValue Id => id;
+
+            public async ValueTask AckAsync() => await database.StreamAcknowledgeAsync(key, group, id).ConfigureAwait(false);
         }
     }
 }

@@ -58,6 +58,15 @@ public sealed class SignedMessageBus : IMessageBus
         return _inner.PublishAsync(topic, Seal(topic, message), cancellationToken);
     }
 
+    public ValueTask PublishBatchAsync<T>(string topic, IReadOnlyList<T> messages, CancellationToken cancellationToken) where T : class
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var sealedMessages = new SignedEnvelope[messages.Count];
+        for (var i = 0; i < sealedMessages.Length; i++)
+            sealedMessages[i] = Seal(topic, messages[i] ?? throw new ArgumentException("a message is null", nameof(messages)));
+        return _inner.PublishBatchAsync(topic, sealedMessages, cancellationToken);
+    }
+
     public async ValueTask<IMessageSubscription<T>> SubscribeAsync<T>(string topic, string group, CancellationToken cancellationToken) where T : class
     {
         var inner = await _inner.SubscribeAsync<SignedEnvelope>(topic, group, cancellationToken).ConfigureAwait(false);
@@ -160,6 +169,21 @@ public sealed class SignedMessageBus : IMessageBus
             }
             delivery = default;
             return false;
+        }
+
+        public async ValueTask<DeliveryBatch<T>> ReadBatchAsync(int max, CancellationToken cancellationToken)
+        {
+            while (true)
+            {
+                var raw = await inner.ReadBatchAsync(max, cancellationToken).ConfigureAwait(false);
+                var accepted = new List<Delivery<T>>(raw.Count);
+                foreach (var delivery in raw.Deliveries)
+                {
+                    if (Accept(delivery, out var message)) accepted.Add(message);
+                    else await delivery.AckAsync().ConfigureAwait(false);
+                }
+                if (accepted.Count > 0) return new DeliveryBatch<T>(accepted, raw.AckAsync);
+            }
         }
 
         public ValueTask DisposeAsync() => inner.DisposeAsync();

@@ -54,6 +54,33 @@ public sealed class RedisMessageBusTests : MessageBusConformance
     }
 
     [Fact]
+    public async Task ReadBatch_UnacknowledgedBatchOfACrashedConsumer_IsDeliveredToAnotherAfterTheIdleTime()
+    {
+        var bus = new RedisMessageBus(Redis.Database, Redis.Prefix, ShortIdle);
+        var topic = Topic("crash-batch");
+        var crashed = await bus.SubscribeAsync<Ping>(topic, "workers", Ct);
+        await using var survivor = await bus.SubscribeAsync<Ping>(topic, "workers", Ct);
+        await bus.PublishBatchAsync(topic, [new Ping(1, "a"), new Ping(2, "b"), new Ping(3, "c")], Ct);
+
+        var taken = await crashed.ReadBatchAsync(10, Ct).Within();
+        Assert.Equal([1, 2, 3], taken.Deliveries.Select(d => d.Message.Number));
+        await crashed.DisposeAsync(); // gone without acknowledging
+
+        var redelivered = new List<int>();
+        while (redelivered.Count < 3)
+        {
+            var batch = await survivor.ReadBatchAsync(10, Ct).Within();
+            redelivered.AddRange(batch.Deliveries.Select(d => d.Message.Number));
+            await batch.AckAsync();
+        }
+        Assert.Equal([1, 2, 3], redelivered.Order());
+
+        using var quiet = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        quiet.CancelAfter(ShortIdle * 3);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => survivor.ReadAsync(quiet.Token).AsTask());
+    }
+
+    [Fact]
     public async Task Read_AcknowledgedMessage_IsNotClaimedByOthers()
     {
         var bus = new RedisMessageBus(Redis.Database, Redis.Prefix, ShortIdle);
