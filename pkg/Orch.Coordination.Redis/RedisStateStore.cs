@@ -35,8 +35,7 @@ public sealed class RedisStateStore : IStateStore
     // KEYS: value hashes..., key index (last). ARGV: key names. Returns how many existed.
     private const string DeleteManyScript = """
         local index = KEYS[#KEYS]
-        local existed = 0
-        for i = 1, #KEYS - 1 do existed = existed + redis.call('DEL', KEYS[i]) end
+        local existed = redis.call('DEL', unpack(KEYS, 1, #KEYS - 1))
         redis.call('ZREM', index, unpack(ARGV))
         return existed
         """;
