@@ -18,7 +18,12 @@ namespace Orch.Coordination.Redis;
 /// it has been pending for <c>claimIdleTime</c> (a consumer that crashed, or one that is still
 /// busy with it) any subscription of the group may claim it and deliver it again, so handlers
 /// must be idempotent and should acknowledge well within that time. Acknowledging does not delete
-/// the entry, since other groups may not have read it yet; streams are not trimmed.
+/// the entry, since other groups may not have read it yet; streams are not trimmed. An
+/// acknowledgement is sent without waiting for its reply (a batch's as one <c>XACK</c> of all its
+/// ids): it is applied before anything this process sends after it, and one lost with a dropped
+/// connection only means one more delivery.
+/// A batch read (<c>ReadBatchAsync</c>) is one <c>XREADGROUP … COUNT</c>; a batch publish is one
+/// script of <c>XADD</c>s (up to 256) and a single wake-up.
 /// A publish also sends a pub/sub wake-up on <c>{prefix}:bus-wake:{topic}</c>, in the same script
 /// as the stream entry, so idle readers read at once instead of on their next poll; a lost
 /// wake-up only costs one poll interval.
@@ -31,10 +36,23 @@ public sealed class RedisMessageBus : IMessageBus
     public static readonly TimeSpan DefaultClaimIdleTime = TimeSpan.FromSeconds(30);
 
     /// <summary>The longest pause between polls of an idle subscription.</summary>
-    public static readonly TimeSpan MaxPollInterval = TimeSpan.FromMilliseconds(50);
+    /// <remarks>Publishes wake idle readers, so this poll only bounds the wait when a wake-up is lost (a reconnect).</remarks>
+    public static readonly TimeSpan MaxPollInterval = TimeSpan.FromMilliseconds(250);
 
     private static readonly TimeSpan MinPollInterval = TimeSpan.FromMilliseconds(1);
     private const string Field = "m";
+
+    // Acknowledgements go out in order on the shared connection without waiting for the reply: a
+    // later read on this connection is served after them, and one lost with a dropped connection
+    // only means one more delivery, which at-least-once allows.
+    private const CommandFlags AckFlags = CommandFlags.FireAndForget;
+
+    // The protocol's JSON, escaping only what JSON requires: a signed envelope carries its payload
+    // as a string, and the default escaping would write every quote in it as six bytes.
+    private static readonly JsonSerializerOptions WireOptions = new(MessageJson.Options)
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
 
     // KEYS: stream. ARGV: group, consumer. Forgets the consumer unless entries are pending with it
     // (deleting a consumer drops its pending entries, which would then never be redelivered).
@@ -83,7 +101,7 @@ public sealed class RedisMessageBus : IMessageBus
     {
         ArgumentNullException.ThrowIfNull(message);
         cancellationToken.ThrowIfCancellationRequested();
-        var json = JsonSerializer.SerializeToUtf8Bytes(message, MessageJson.Options);
+        var json = JsonSerializer.SerializeToUtf8Bytes(message, WireOptions);
         await _database.ScriptEvaluateAsync(PublishScript, [StreamKey(topic)], [json, WakeChannel(topic)]).ConfigureAwait(false);
     }
 
@@ -106,7 +124,7 @@ public sealed class RedisMessageBus : IMessageBus
             for (var i = 0; i < count; i++)
             {
                 var message = messages[start + i] ?? throw new ArgumentException("a message is null", nameof(messages));
-                args[i] = JsonSerializer.SerializeToUtf8Bytes(message, MessageJson.Options);
+                args[i] = JsonSerializer.SerializeToUtf8Bytes(message, WireOptions);
             }
             args[count] = wake;
             await _database.ScriptEvaluateAsync(PublishBatchScript, [key], args).ConfigureAwait(false);
@@ -169,7 +187,11 @@ public sealed class RedisMessageBus : IMessageBus
             if (deliveries.Count == 1) return new DeliveryBatch<T>(deliveries);
             var ids = new RedisValue[deliveries.Count];
             for (var i = 0; i < ids.Length; i++) ids[i] = ((Receipt)deliveries[i].Ack!.Target!).Id;
-            return new DeliveryBatch<T>(deliveries, async () => await database.StreamAcknowledgeAsync(key, group, ids).ConfigureAwait(false));
+            return new DeliveryBatch<T>(deliveries, () =>
+            {
+                database.StreamAcknowledge(key, group, ids, AckFlags);
+                return ValueTask.CompletedTask;
+            });
         }
 
         /// <summary>Waits until at least one entry is there, then delivers up to <paramref name="max"/> of them (claimed ones first).</summary>
@@ -193,9 +215,10 @@ public sealed class RedisMessageBus : IMessageBus
                     pause = MinPollInterval;
                     continue; // only unreadable entries, now dropped: look for the next at once
                 }
-                // Sleep until a publish wakes us, or poll again after the pause (a wake-up may be lost).
-                await _wake.WaitAsync(pause, cancellationToken).ConfigureAwait(false);
-                pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, MaxPollInterval.Ticks));
+                // Sleep until a publish wakes us, or poll again after the pause (a wake-up may be
+                // lost), or when entries of crashed consumers are due to be claimed.
+                await _wake.WaitAsync(Min(pause, UntilClaimDue()), cancellationToken).ConfigureAwait(false);
+                pause = Min(pause * 2, MaxPollInterval);
             }
         }
 
@@ -252,6 +275,15 @@ public sealed class RedisMessageBus : IMessageBus
             lock (_claimGate) return Stopwatch.GetTimestamp() >= _nextClaim;
         }
 
+        private TimeSpan UntilClaimDue()
+        {
+            long next;
+            lock (_claimGate) next = _nextClaim;
+            return TimeSpan.FromTicks(Math.Max(0, (long)((next - Stopwatch.GetTimestamp()) * (double)TimeSpan.TicksPerSecond / Stopwatch.Frequency)));
+        }
+
+        private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
         private RedisValue ClaimCursor()
         {
             lock (_claimGate) return _claimCursor;
@@ -302,7 +334,7 @@ public sealed class RedisMessageBus : IMessageBus
             {
                 try
                 {
-                    message = JsonSerializer.Deserialize<T>((byte[])json!, MessageJson.Options);
+                    message = JsonSerializer.Deserialize<T>((byte[])json!, WireOptions);
                 }
                 catch (JsonException)
                 {
@@ -322,7 +354,11 @@ public sealed class RedisMessageBus : IMessageBus
         {
             public RedisValue Id => id;
 
-            public async ValueTask AckAsync() => await database.StreamAcknowledgeAsync(key, group, id).ConfigureAwait(false);
+            public ValueTask AckAsync()
+            {
+                database.StreamAcknowledge(key, group, id, AckFlags);
+                return ValueTask.CompletedTask;
+            }
         }
     }
 }
