@@ -82,6 +82,7 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
         private DateTimeOffset _lastFlush;
         private TimeSpan _flushInterval = TimeSpan.FromMilliseconds(250);
         private bool _unsaved; // the run changed since the last flush
+        private int _saves;
 
         public RunState(PipelineDefinition pipeline, IReadOnlyDictionary<string, object?> parameters, RunSettings settings,
             ICoordinationBackend backend, IRunObserver observer, TimeProvider time, RunProgress progress)
@@ -668,8 +669,9 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
             var now = _time.GetUtcNow();
             _lastFlush = now;
             _unsaved = false;
-            // Keep snapshot writing to a small share of the loop's time on very large runs.
-            _flushInterval = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(250).Ticks, (now - started).Ticks * 10));
+            // Keep snapshot writing to a small share of the loop's time on very large runs. The first
+            // save pays for warming up (serialiser, connection) and says nothing about the record's size.
+            if (_saves++ > 0) _flushInterval = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(250).Ticks, (now - started).Ticks * 10));
             return record;
         }
     }
