@@ -24,9 +24,11 @@ namespace Orch.Coordination.Redis;
 /// connection only means one more delivery.
 /// A batch read (<c>ReadBatchAsync</c>) is one <c>XREADGROUP … COUNT</c>; a batch publish is one
 /// script of <c>XADD</c>s (up to 256) and a single wake-up.
-/// A publish also sends a pub/sub wake-up on <c>{prefix}:bus-wake:{topic}</c>, in the same script
-/// as the stream entry, so idle readers read at once instead of on their next poll; a lost
-/// wake-up only costs one poll interval.
+/// A reader that finds its stream empty raises the flag <c>{prefix}:bus-sleepers:{topic}</c> in
+/// the same script as that read; a publish, in the same script as its stream entry, clears the flag
+/// and, if it was raised, sends a pub/sub wake-up on <c>{prefix}:bus-wake:{topic}</c>, so idle
+/// readers read at once instead of on their next poll while busy readers get no wake-up per
+/// message. A lost wake-up only costs one poll interval.
 /// Reads poll (a blocking read would stall the shared connection): a few milliseconds apart
 /// while messages flow, backing off to <see cref="MaxPollInterval"/> when idle.
 /// </remarks>
@@ -62,19 +64,32 @@ public sealed class RedisMessageBus : IMessageBus
         return #pending
         """;
 
-    // KEYS: stream. ARGV: message, wake-up channel.
+    // KEYS: stream, sleepers flag. ARGV: message, wake-up channel. Wakes readers only when one
+    // said it was going to sleep (and clears that), so busy readers are not sent a wake-up per message.
     private const string PublishScript = """
         redis.call('XADD', KEYS[1], '*', 'm', ARGV[1])
-        redis.call('PUBLISH', ARGV[2], '')
+        if redis.call('DEL', KEYS[2]) == 1 then redis.call('PUBLISH', ARGV[2], '') end
         return 1
         """;
 
-    // KEYS: stream. ARGV: messages..., wake-up channel.
+    // KEYS: stream, sleepers flag. ARGV: messages..., wake-up channel.
     private const string PublishBatchScript = """
         for i = 1, #ARGV - 1 do redis.call('XADD', KEYS[1], '*', 'm', ARGV[i]) end
-        redis.call('PUBLISH', ARGV[#ARGV], '')
+        if redis.call('DEL', KEYS[2]) == 1 then redis.call('PUBLISH', ARGV[#ARGV], '') end
         return #ARGV - 1
         """;
+
+    // KEYS: stream, sleepers flag. ARGV: group, consumer, count, flag lifetime (ms). A read that
+    // finds nothing raises the sleepers flag in the same step, so no publish can slip in between
+    // the empty read and the flag: the next publish wakes this reader.
+    private const string ReadOrSleepScript = """
+        local entries = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
+        if not entries then redis.call('SET', KEYS[2], '1', 'PX', ARGV[4]) end
+        return entries
+        """;
+
+    /// <summary>How long a sleepers flag lasts: longer than a reader sleeps between polls, which renew it.</summary>
+    private static readonly long SleepersFlagMs = (long)(MaxPollInterval.TotalMilliseconds * 4);
 
     /// <summary>At most this many messages go into one publishing script, so one script never stalls the server for long.</summary>
     private const int PublishChunk = 256;
@@ -102,7 +117,8 @@ public sealed class RedisMessageBus : IMessageBus
         ArgumentNullException.ThrowIfNull(message);
         cancellationToken.ThrowIfCancellationRequested();
         var json = JsonSerializer.SerializeToUtf8Bytes(message, WireOptions);
-        await _database.ScriptEvaluateAsync(PublishScript, [StreamKey(topic)], [json, WakeChannel(topic)]).ConfigureAwait(false);
+        var key = StreamKey(topic);
+        await _database.ScriptEvaluateAsync(PublishScript, [key, SleepersKey(topic)], [json, WakeChannel(topic)]).ConfigureAwait(false);
     }
 
     public async ValueTask PublishBatchAsync<T>(string topic, IReadOnlyList<T> messages, CancellationToken cancellationToken) where T : class
@@ -127,7 +143,7 @@ public sealed class RedisMessageBus : IMessageBus
                 args[i] = JsonSerializer.SerializeToUtf8Bytes(message, WireOptions);
             }
             args[count] = wake;
-            await _database.ScriptEvaluateAsync(PublishBatchScript, [key], args).ConfigureAwait(false);
+            await _database.ScriptEvaluateAsync(PublishBatchScript, [key, SleepersKey(topic)], args).ConfigureAwait(false);
         }
     }
 
@@ -144,7 +160,7 @@ public sealed class RedisMessageBus : IMessageBus
             // The group exists already: join it where it is.
         }
         var consumer = Environment.MachineName + "-" + Guid.NewGuid().ToString("N");
-        var subscription = new Subscription<T>(_database, key, group, consumer, _claimIdleTime);
+        var subscription = new Subscription<T>(_database, key, SleepersKey(topic), group, consumer, _claimIdleTime);
         await subscription.ListenAsync(RedisChannel.Literal(WakeChannel(topic))).ConfigureAwait(false);
         return subscription;
     }
@@ -153,7 +169,10 @@ public sealed class RedisMessageBus : IMessageBus
 
     private string WakeChannel(string topic) => _prefix + ":bus-wake:" + topic;
 
-    private sealed class Subscription<T>(IDatabase database, RedisKey key, RedisValue group, RedisValue consumer, TimeSpan claimIdleTime)
+    /// <summary>Set while a reader of the stream may be asleep waiting for a wake-up.</summary>
+    private RedisKey SleepersKey(string topic) => _prefix + ":bus-sleepers:" + topic;
+
+    private sealed class Subscription<T>(IDatabase database, RedisKey key, RedisKey sleepers, RedisValue group, RedisValue consumer, TimeSpan claimIdleTime)
         : IMessageSubscription<T> where T : class
     {
         // Released by wake-ups; holds at most one permit, so a burst of publishes wakes one read.
@@ -198,6 +217,7 @@ public sealed class RedisMessageBus : IMessageBus
         private async ValueTask<List<Delivery<T>>> ReadSomeAsync(int max, CancellationToken cancellationToken)
         {
             var pause = MinPollInterval;
+            var sleeping = false;
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -207,7 +227,11 @@ public sealed class RedisMessageBus : IMessageBus
                     var deliveries = Claimed(claimed);
                     if (deliveries.Count > 0) return deliveries;
                 }
-                var entries = await database.StreamReadGroupAsync(key, group, consumer, StreamPosition.NewMessages, max).ConfigureAwait(false);
+                // A plain read while entries flow; once one found nothing, read and raise the
+                // sleepers flag in one step (and keep it raised while polling).
+                var entries = sleeping
+                    ? await ReadOrSleepAsync(max).ConfigureAwait(false)
+                    : await database.StreamReadGroupAsync(key, group, consumer, StreamPosition.NewMessages, max).ConfigureAwait(false);
                 if (entries.Length > 0)
                 {
                     var deliveries = DeliverAll(entries);
@@ -215,9 +239,14 @@ public sealed class RedisMessageBus : IMessageBus
                     pause = MinPollInterval;
                     continue; // only unreadable entries, now dropped: look for the next at once
                 }
+                if (!sleeping)
+                {
+                    sleeping = true;
+                    continue;
+                }
                 // Sleep until a publish wakes us, or poll again after the pause (a wake-up may be
                 // lost), or when entries of crashed consumers are due to be claimed.
-                await _wake.WaitAsync(Min(pause, UntilClaimDue()), cancellationToken).ConfigureAwait(false);
+                if (await _wake.WaitAsync(Min(pause, UntilClaimDue()), cancellationToken).ConfigureAwait(false)) sleeping = false;
                 pause = Min(pause * 2, MaxPollInterval);
             }
         }
@@ -273,6 +302,25 @@ public sealed class RedisMessageBus : IMessageBus
         private bool ClaimDue()
         {
             lock (_claimGate) return Stopwatch.GetTimestamp() >= _nextClaim;
+        }
+
+        private async Task<StreamEntry[]> ReadOrSleepAsync(int max)
+        {
+            var result = await database.ScriptEvaluateAsync(ReadOrSleepScript, [key, sleepers], [group, consumer, max, SleepersFlagMs]).ConfigureAwait(false);
+            // Nothing, or [[stream, [[id, [field, value, ...]], ...]]].
+            if (result.IsNull || result.Length == 0) return [];
+            var streams = (RedisResult[])result!;
+            var raw = (RedisResult[])((RedisResult[])streams[0]!)[1]!;
+            var entries = new StreamEntry[raw.Length];
+            for (var i = 0; i < raw.Length; i++)
+            {
+                var entry = (RedisResult[])raw[i]!;
+                var fields = entry[1].IsNull ? [] : (RedisResult[])entry[1]!;
+                var values = new NameValueEntry[fields.Length / 2];
+                for (var f = 0; f < values.Length; f++) values[f] = new NameValueEntry((RedisValue)fields[2 * f], (RedisValue)fields[2 * f + 1]);
+                entries[i] = new StreamEntry((RedisValue)entry[0], values);
+            }
+            return entries;
         }
 
         private TimeSpan UntilClaimDue()
