@@ -18,7 +18,9 @@ namespace Orch.Coordination.Redis;
 /// it has been pending for <c>claimIdleTime</c> (a consumer that crashed, or one that is still
 /// busy with it) any subscription of the group may claim it and deliver it again, so handlers
 /// must be idempotent and should acknowledge well within that time. Acknowledging does not delete
-/// the entry, since other groups may not have read it yet; streams are not trimmed. An
+/// the entry, since other groups may not have read it yet; readers trim the stream from time to
+/// time (when they look for entries to claim, and when they leave) to the entries some group has
+/// not been handed or has not acknowledged yet, so nothing that may still be delivered is lost. An
 /// acknowledgement is sent without waiting for its reply (a batch's as one <c>XACK</c> of all its
 /// ids): it is applied before anything this process sends after it, and one lost with a dropped
 /// connection only means one more delivery.
@@ -86,6 +88,30 @@ public sealed class RedisMessageBus : IMessageBus
         local entries = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
         if not entries then redis.call('SET', KEYS[2], '1', 'PX', ARGV[4]) end
         return entries
+        """;
+
+    // KEYS: stream. Removes the entries every group has been handed and has acknowledged: those
+    // older than each group's oldest pending entry and its last delivered one. Returns how many.
+    private const string TrimScript = """
+        local function older(a, b)
+          local ams, aseq = string.match(a, '(%d+)-(%d+)')
+          local bms, bseq = string.match(b, '(%d+)-(%d+)')
+          ams, aseq, bms, bseq = tonumber(ams), tonumber(aseq), tonumber(bms), tonumber(bseq)
+          return ams < bms or (ams == bms and aseq < bseq)
+        end
+        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+        local keep = nil
+        for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+          local name, first
+          for i = 1, #g, 2 do
+            if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then first = g[i + 1] end
+          end
+          local pending = redis.call('XPENDING', KEYS[1], name)
+          if pending[1] > 0 and older(pending[2], first) then first = pending[2] end
+          if keep == nil or older(first, keep) then keep = first end
+        end
+        if keep == nil then return 0 end
+        return redis.call('XTRIM', KEYS[1], 'MINID', keep)
         """;
 
     /// <summary>How long a sleepers flag lasts: longer than a reader sleeps between polls, which renew it.</summary>
@@ -289,6 +315,7 @@ public sealed class RedisMessageBus : IMessageBus
             try
             {
                 await database.ScriptEvaluateAsync(LeaveScript, [key], [group, consumer]).ConfigureAwait(false);
+                Trim();
             }
             catch (RedisException)
             {
@@ -323,6 +350,14 @@ public sealed class RedisMessageBus : IMessageBus
             return entries;
         }
 
+        /// <summary>Trims the stream in the background; a failed trim only leaves entries for the next one.</summary>
+        private void Trim()
+        {
+            try { database.ScriptEvaluate(TrimScript, [key], flags: CommandFlags.FireAndForget); }
+            catch (RedisException) { }
+            catch (ObjectDisposedException) { }
+        }
+
         private TimeSpan UntilClaimDue()
         {
             long next;
@@ -355,6 +390,8 @@ public sealed class RedisMessageBus : IMessageBus
                 // Claim again at once while there is a backlog; otherwise wait a while.
                 var more = found || _claimCursor != "0-0";
                 _nextClaim = more ? 0 : Stopwatch.GetTimestamp() + (long)(_claimEvery.TotalSeconds * Stopwatch.Frequency);
+                // Nothing left to claim: a good moment to drop what every group has handled.
+                if (!more) Trim();
             }
             return deliveries;
         }
