@@ -77,9 +77,10 @@ public sealed class SignedMessageBus : IMessageBus
     public SignedEnvelope Seal<T>(string topic, T message) where T : class
     {
         ArgumentNullException.ThrowIfNull(topic);
-        var payload = JsonSerializer.Serialize(message, MessageJson.Options);
-        var mac = Mac(topic, Encoding.UTF8.GetBytes(payload));
-        return new SignedEnvelope(SignedEnvelope.CurrentVersion, payload, Convert.ToBase64String(mac), _key.Id);
+        // Serialised straight to UTF-8, the bytes the MAC covers; the envelope carries them as text.
+        var payload = JsonSerializer.SerializeToUtf8Bytes(message, MessageJson.Options);
+        var mac = Mac(topic, payload);
+        return new SignedEnvelope(SignedEnvelope.CurrentVersion, Encoding.UTF8.GetString(payload), Convert.ToBase64String(mac), _key.Id);
     }
 
     /// <summary>The message in <paramref name="envelope"/> when it verifies for <paramref name="topic"/>; otherwise null and why not.</summary>
