@@ -32,6 +32,17 @@ public sealed class RedisStateStore : IStateStore
         return existed
         """;
 
+    // KEYS: value hashes..., key index (last). ARGV: key names. Returns how many existed.
+    private const string DeleteManyScript = """
+        local index = KEYS[#KEYS]
+        local existed = redis.call('DEL', unpack(KEYS, 1, #KEYS - 1))
+        redis.call('ZREM', index, unpack(ARGV))
+        return existed
+        """;
+
+    /// <summary>At most this many keys go into one delete script (Lua's unpack has a stack limit).</summary>
+    private const int DeleteChunk = 256;
+
     private static readonly RedisValue[] Fields = ["v", "n"];
 
     private readonly IDatabase _database;
@@ -71,6 +82,27 @@ public sealed class RedisStateStore : IStateStore
         cancellationToken.ThrowIfCancellationRequested();
         var result = await _database.ScriptEvaluateAsync(DeleteScript, [ValueKey(key), _index], [key]).ConfigureAwait(false);
         return (long)result > 0;
+    }
+
+    public async ValueTask DeleteManyAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        cancellationToken.ThrowIfCancellationRequested();
+        var pending = new List<Task>();
+        for (var start = 0; start < keys.Count; start += DeleteChunk)
+        {
+            var count = Math.Min(DeleteChunk, keys.Count - start);
+            var redisKeys = new RedisKey[count + 1];
+            var names = new RedisValue[count];
+            for (var i = 0; i < count; i++)
+            {
+                redisKeys[i] = ValueKey(keys[start + i]);
+                names[i] = keys[start + i];
+            }
+            redisKeys[count] = _index;
+            pending.Add(_database.ScriptEvaluateAsync(DeleteManyScript, redisKeys, names));
+        }
+        await Task.WhenAll(pending).ConfigureAwait(false);
     }
 
     public async ValueTask<IReadOnlyList<string>> ListKeysAsync(string prefix, CancellationToken cancellationToken)

@@ -20,6 +20,17 @@ public interface IStateStore
 
     ValueTask<bool> DeleteAsync(string key, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Deletes every key in <paramref name="keys"/> (those that do not exist are skipped). Adapters
+    /// that can delete many keys in one round trip do; the default deletes up to 256 at a time concurrently.
+    /// </summary>
+    async ValueTask DeleteManyAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        foreach (var batch in keys.Chunk(256))
+            await Task.WhenAll(batch.Select(key => DeleteAsync(key, cancellationToken).AsTask())).ConfigureAwait(false);
+    }
+
     /// <summary>Keys that start with <paramref name="prefix"/>, in ordinal order.</summary>
     ValueTask<IReadOnlyList<string>> ListKeysAsync(string prefix, CancellationToken cancellationToken);
 }

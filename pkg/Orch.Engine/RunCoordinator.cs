@@ -86,6 +86,8 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
         private RunStatus? _stopReason;
         private DateTimeOffset _lastFlush;
         private TimeSpan _flushInterval = TimeSpan.FromMilliseconds(250);
+        private bool _unsaved; // the run changed since the last flush
+        private int _saves;
 
         public RunState(PipelineDefinition pipeline, IReadOnlyDictionary<string, object?> parameters, RunSettings settings,
             ICoordinationBackend backend, IRunObserver observer, TimeProvider time, RunProgress progress)
@@ -166,9 +168,20 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
                     try { next = await _events.Reader.ReadAsync(wait.Token).ConfigureAwait(false); }
                     catch (OperationCanceledException) { break; }
                 }
-                else
+                else if (!_events.Reader.TryRead(out next!))
                 {
-                    next = await _events.Reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
+                    // Idle with unsaved changes: save them once the flush interval is up, even if no event comes.
+                    var flushIn = _lastFlush + _flushInterval - _time.GetUtcNow();
+                    if (!_unsaved)
+                    {
+                        next = await _events.Reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        using var wait = new CancellationTokenSource(flushIn > TimeSpan.Zero ? flushIn : TimeSpan.Zero, _time);
+                        try { next = await _events.Reader.ReadAsync(wait.Token).ConfigureAwait(false); }
+                        catch (OperationCanceledException) { await FlushAsync(RunStatus.Running).ConfigureAwait(false); continue; }
+                    }
                 }
 
                 do
@@ -176,6 +189,7 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
                     await HandleAsync(next).ConfigureAwait(false);
                     if (_stopReason is not null && giveUpAt is null) giveUpAt = _time.GetUtcNow() + _settings.CancelGrace;
                 } while (_events.Reader.TryRead(out next!));
+                _unsaved = true;
 
                 if (_time.GetUtcNow() - _lastFlush >= _flushInterval) await FlushAsync(RunStatus.Running).ConfigureAwait(false);
             }
@@ -219,9 +233,9 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
             {
                 while (!cancellationToken.IsCancellationRequested)
                 {
-                    var delivery = await results.ReadAsync(cancellationToken).ConfigureAwait(false);
-                    _events.Writer.TryWrite(new ResultArrived(delivery.Message));
-                    await delivery.AckAsync().ConfigureAwait(false);
+                    var batch = await results.ReadBatchAsync(256, cancellationToken).ConfigureAwait(false);
+                    foreach (var delivery in batch.Deliveries) _events.Writer.TryWrite(new ResultArrived(delivery.Message));
+                    await batch.AckAsync().ConfigureAwait(false);
                 }
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -414,6 +428,9 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
 
         private async ValueTask DispatchReadyAsync()
         {
+            // Published together after the loop: one round trip for the whole window where the bus can.
+            List<TaskDispatch>? batch = null;
+            string? batchTopic = null;
             while (_stopReason is null && _running.Count < _settings.DispatchWindow && _ready.TryDequeue(out var instance))
             {
                 if (TopicFor(instance.Task.Definition) is not { } topic)
@@ -467,8 +484,11 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
                 instance.DispatchedAt = _time.GetUtcNow();
                 _running.Add(instance);
                 _observer.AttemptStarted(instance.Key, number);
-                await _backend.Bus.PublishAsync(topic, dispatch, CancellationToken.None).ConfigureAwait(false);
+                if (batchTopic is not null && batchTopic != topic) await _backend.Bus.PublishBatchAsync(batchTopic, batch!, CancellationToken.None).ConfigureAwait(false);
+                if (batchTopic != topic) (batch, batchTopic) = ([], topic);
+                batch!.Add(dispatch);
             }
+            if (batchTopic is not null) await _backend.Bus.PublishBatchAsync(batchTopic, batch!, CancellationToken.None).ConfigureAwait(false);
         }
 
         /// <summary>
@@ -697,8 +717,10 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
             await _records.SaveAsync(record, CancellationToken.None).ConfigureAwait(false);
             var now = _time.GetUtcNow();
             _lastFlush = now;
-            // Keep snapshot writing to a small share of the loop's time on very large runs.
-            _flushInterval = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(250).Ticks, (now - started).Ticks * 10));
+            _unsaved = false;
+            // Keep snapshot writing to a small share of the loop's time on very large runs. The first
+            // save pays for warming up (serialiser, connection) and says nothing about the record's size.
+            if (_saves++ > 0) _flushInterval = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(250).Ticks, (now - started).Ticks * 10));
             return record;
         }
     }

@@ -66,10 +66,10 @@ public sealed class AttemptClaims(IStateStore state)
     {
         var prefix = $"claims/{run.Value}/";
         var keys = (await state.ListKeysAsync(prefix, cancellationToken).ConfigureAwait(false))
-            .Where(key => !keep.Contains(new AttemptId(key[prefix.Length..])));
-        // Deleted a batch at a time: one round trip per key would make a large run's end slow.
-        foreach (var batch in keys.Chunk(256))
-            await Task.WhenAll(batch.Select(key => state.DeleteAsync(key, cancellationToken).AsTask())).ConfigureAwait(false);
+            .Where(key => !keep.Contains(new AttemptId(key[prefix.Length..])))
+            .ToList();
+        // In batches: one round trip per key would make a large run's end slow.
+        await state.DeleteManyAsync(keys, cancellationToken).ConfigureAwait(false);
     }
 
     private static byte[] Encode(AgentId agent, string incarnation, bool revoked) =>

@@ -139,6 +139,10 @@ public sealed class PatientBackend : ICoordinationBackend
         public ValueTask PublishAsync<T>(string topic, T message, CancellationToken cancellationToken) where T : class =>
             outer.Do(token => outer._inner.Bus.PublishAsync(topic, message, token), cancellationToken);
 
+        // Retried whole: messages stored before a lost reply are stored again, one more at-least-once delivery.
+        public ValueTask PublishBatchAsync<T>(string topic, IReadOnlyList<T> messages, CancellationToken cancellationToken) where T : class =>
+            outer.Do(token => outer._inner.Bus.PublishBatchAsync(topic, messages, token), cancellationToken);
+
         public async ValueTask<IMessageSubscription<T>> SubscribeAsync<T>(string topic, string group, CancellationToken cancellationToken) where T : class =>
             new PatientSubscription<T>(outer, await outer.Do(token => outer._inner.Bus.SubscribeAsync<T>(topic, group, token), cancellationToken).ConfigureAwait(false));
     }
@@ -149,6 +153,18 @@ public sealed class PatientBackend : ICoordinationBackend
         {
             var delivery = await outer.Do(inner.ReadAsync, cancellationToken).ConfigureAwait(false);
             return delivery.Ack is null ? delivery : new Delivery<T>(delivery.Message, () => outer.Do(_ => delivery.AckAsync(), CancellationToken.None));
+        }
+
+        public async ValueTask<DeliveryBatch<T>> ReadBatchAsync(int max, CancellationToken cancellationToken)
+        {
+            var batch = await outer.Do(token => inner.ReadBatchAsync(max, token), cancellationToken).ConfigureAwait(false);
+            var deliveries = new Delivery<T>[batch.Count];
+            for (var i = 0; i < deliveries.Length; i++)
+            {
+                var delivery = batch.Deliveries[i];
+                deliveries[i] = delivery.Ack is null ? delivery : new Delivery<T>(delivery.Message, () => outer.Do(_ => delivery.AckAsync(), CancellationToken.None));
+            }
+            return new DeliveryBatch<T>(deliveries, () => outer.Do(_ => batch.AckAsync(), CancellationToken.None));
         }
 
         public bool TryRead(out Delivery<T> delivery)
@@ -185,6 +201,9 @@ public sealed class PatientBackend : ICoordinationBackend
 
         public ValueTask<bool> DeleteAsync(string key, CancellationToken cancellationToken) =>
             outer.Do(token => outer._inner.State.DeleteAsync(key, token), cancellationToken);
+
+        public ValueTask DeleteManyAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken) =>
+            outer.Do(token => outer._inner.State.DeleteManyAsync(keys, token), cancellationToken);
 
         public ValueTask<IReadOnlyList<string>> ListKeysAsync(string prefix, CancellationToken cancellationToken) =>
             outer.Do(token => outer._inner.State.ListKeysAsync(prefix, token), cancellationToken);

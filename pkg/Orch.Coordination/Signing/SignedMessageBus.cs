@@ -58,6 +58,15 @@ public sealed class SignedMessageBus : IMessageBus
         return _inner.PublishAsync(topic, Seal(topic, message), cancellationToken);
     }
 
+    public ValueTask PublishBatchAsync<T>(string topic, IReadOnlyList<T> messages, CancellationToken cancellationToken) where T : class
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var sealedMessages = new SignedEnvelope[messages.Count];
+        for (var i = 0; i < sealedMessages.Length; i++)
+            sealedMessages[i] = Seal(topic, messages[i] ?? throw new ArgumentException("a message is null", nameof(messages)));
+        return _inner.PublishBatchAsync(topic, sealedMessages, cancellationToken);
+    }
+
     public async ValueTask<IMessageSubscription<T>> SubscribeAsync<T>(string topic, string group, CancellationToken cancellationToken) where T : class
     {
         var inner = await _inner.SubscribeAsync<SignedEnvelope>(topic, group, cancellationToken).ConfigureAwait(false);
@@ -68,9 +77,10 @@ public sealed class SignedMessageBus : IMessageBus
     public SignedEnvelope Seal<T>(string topic, T message) where T : class
     {
         ArgumentNullException.ThrowIfNull(topic);
-        var payload = JsonSerializer.Serialize(message, MessageJson.Options);
-        var mac = Mac(topic, Encoding.UTF8.GetBytes(payload));
-        return new SignedEnvelope(SignedEnvelope.CurrentVersion, payload, Convert.ToBase64String(mac), _key.Id);
+        // Serialised straight to UTF-8, the bytes the MAC covers; the envelope carries them as text.
+        var payload = JsonSerializer.SerializeToUtf8Bytes(message, MessageJson.Options);
+        var mac = Mac(topic, payload);
+        return new SignedEnvelope(SignedEnvelope.CurrentVersion, Encoding.UTF8.GetString(payload), Convert.ToBase64String(mac), _key.Id);
     }
 
     /// <summary>The message in <paramref name="envelope"/> when it verifies for <paramref name="topic"/>; otherwise null and why not.</summary>
@@ -160,6 +170,21 @@ public sealed class SignedMessageBus : IMessageBus
             }
             delivery = default;
             return false;
+        }
+
+        public async ValueTask<DeliveryBatch<T>> ReadBatchAsync(int max, CancellationToken cancellationToken)
+        {
+            while (true)
+            {
+                var raw = await inner.ReadBatchAsync(max, cancellationToken).ConfigureAwait(false);
+                var accepted = new List<Delivery<T>>(raw.Count);
+                foreach (var delivery in raw.Deliveries)
+                {
+                    if (Accept(delivery, out var message)) accepted.Add(message);
+                    else await delivery.AckAsync().ConfigureAwait(false);
+                }
+                if (accepted.Count > 0) return new DeliveryBatch<T>(accepted, raw.AckAsync);
+            }
         }
 
         public ValueTask DisposeAsync() => inner.DisposeAsync();

@@ -246,6 +246,63 @@ public abstract class MessageBusConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task PublishBatch_EveryMessageArrivesOnceInEveryGroup()
+    {
+        var topic = Topic("publish-batch");
+        var first = await Subscribe(topic, "one");
+        var second = await Subscribe(topic, "two");
+
+        await Bus.PublishBatchAsync(topic, Enumerable.Range(0, 300).Select(n => new Ping(n, $"message {n}")).ToList(), Ct);
+        await Bus.PublishBatchAsync<Ping>(topic, [], Ct);
+
+        foreach (var subscription in new[] { first, second })
+        {
+            var got = await Take(subscription, 300);
+            Assert.Equal(Enumerable.Range(0, 300), got.Select(p => p.Number).Order());
+            await AssertNoMore(subscription);
+        }
+    }
+
+    [Fact]
+    public async Task ReadBatch_TakesWhatIsReadyUpToTheLimit_AndBatchAckAcknowledgesAll()
+    {
+        var topic = Topic("read-batch");
+        var subscription = await Subscribe(topic, "g");
+        await Publish(topic, Enumerable.Range(0, 10));
+
+        var got = new List<int>();
+        var deadline = DateTime.UtcNow + Async.Patience;
+        while (got.Count < 10)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "published messages never all arrived");
+            var batch = await subscription.ReadBatchAsync(4, Ct).AsTask().Within();
+            Assert.InRange(batch.Count, 1, 4);
+            got.AddRange(batch.Deliveries.Select(d => d.Message.Number));
+            await batch.AckAsync();
+        }
+
+        Assert.Equal(Enumerable.Range(0, 10), got.Order());
+        await AssertNoMore(subscription);
+        Assert.False(subscription.TryRead(out _));
+    }
+
+    [Fact]
+    public async Task ReadBatch_WaitsForTheFirstMessage_AndDeliveriesCanBeAcknowledgedOneByOne()
+    {
+        var topic = Topic("read-batch-wait");
+        var subscription = await Subscribe(topic, "g");
+        var read = subscription.ReadBatchAsync(8, Ct).AsTask();
+        await Async.AssertStillWaiting(read, "a batch read with nothing published completed");
+
+        await Publish(topic, [3]);
+
+        var batch = await read.Within();
+        Assert.Equal([3], batch.Deliveries.Select(d => d.Message.Number));
+        foreach (var delivery in batch.Deliveries) await delivery.AckAsync();
+        await AssertNoMore(subscription);
+    }
+
+    [Fact]
     public async Task Read_Cancelled_ThrowsOperationCanceled()
     {
         var subscription = await Subscribe(Topic("cancel"), "g");

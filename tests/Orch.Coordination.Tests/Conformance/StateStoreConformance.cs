@@ -212,6 +212,24 @@ public abstract class StateStoreConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task DeleteMany_RemovesTheGivenKeysOnlyAndSkipsMissingOnes()
+    {
+        // More keys than one batch of the Redis adapter holds.
+        var keys = Enumerable.Range(0, 300).Select(i => Key($"many/{i:D3}")).ToList();
+        foreach (var key in keys) Assert.Equal(1, await Store.TrySetAsync(key, Bytes(key), 0, Ct));
+        var kept = keys.Where((_, i) => i % 7 == 0).ToList();
+        var deleted = keys.Except(kept).Append(Key("many/never-written")).ToList();
+
+        await Store.DeleteManyAsync(deleted, Ct);
+        await Store.DeleteManyAsync([], Ct);
+
+        Assert.Equal(kept, await Store.ListKeysAsync(Key("many/"), Ct));
+        foreach (var key in kept) Assert.Equal(key, Text(await Store.GetAsync(key, Ct)));
+        Assert.Null(await Store.GetAsync(keys[1], Ct));
+        Assert.Equal(1, await Store.TrySetAsync(keys[1], Bytes("again"), 0, Ct));
+    }
+
+    [Fact]
     public async Task ListKeys_ReturnsKeysWithPrefixInOrdinalOrder()
     {
         foreach (var name in new[] { "runs/b/state.json", "runs/a/state.json", "runs/B/state.json", "runsx/state.json", "other/runs/c" })

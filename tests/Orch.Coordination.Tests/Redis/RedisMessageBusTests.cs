@@ -54,6 +54,73 @@ public sealed class RedisMessageBusTests : MessageBusConformance
     }
 
     [Fact]
+    public async Task ReadBatch_UnacknowledgedBatchOfACrashedConsumer_IsDeliveredToAnotherAfterTheIdleTime()
+    {
+        var bus = new RedisMessageBus(Redis.Database, Redis.Prefix, ShortIdle);
+        var topic = Topic("crash-batch");
+        var crashed = await bus.SubscribeAsync<Ping>(topic, "workers", Ct);
+        await using var survivor = await bus.SubscribeAsync<Ping>(topic, "workers", Ct);
+        await bus.PublishBatchAsync(topic, [new Ping(1, "a"), new Ping(2, "b"), new Ping(3, "c")], Ct);
+
+        var taken = await crashed.ReadBatchAsync(10, Ct).Within();
+        Assert.Equal([1, 2, 3], taken.Deliveries.Select(d => d.Message.Number));
+        await crashed.DisposeAsync(); // gone without acknowledging
+
+        var redelivered = new List<int>();
+        while (redelivered.Count < 3)
+        {
+            var batch = await survivor.ReadBatchAsync(10, Ct).Within();
+            redelivered.AddRange(batch.Deliveries.Select(d => d.Message.Number));
+            await batch.AckAsync();
+        }
+        Assert.Equal([1, 2, 3], redelivered.Order());
+
+        using var quiet = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        quiet.CancelAfter(ShortIdle * 3);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => survivor.ReadAsync(quiet.Token).AsTask());
+    }
+
+    [Fact]
+    public async Task Leave_TrimsWhatEveryGroupAcknowledged_AndKeepsWhatAGroupHasNot()
+    {
+        var bus = new RedisMessageBus(Redis.Database, Redis.Prefix, ShortIdle);
+        var topic = Topic("trim");
+        var stream = $"{Redis.Prefix}:bus:{topic}";
+        var done = await bus.SubscribeAsync<Ping>(topic, "done", Ct);
+        await using var slow = await bus.SubscribeAsync<Ping>(topic, "slow", Ct);
+        await bus.PublishBatchAsync(topic, Enumerable.Range(1, 5).Select(n => new Ping(n, "x")).ToList(), Ct);
+        var all = new List<int>();
+        while (all.Count < 5)
+        {
+            var batch = await done.ReadBatchAsync(10, Ct).Within();
+            all.AddRange(batch.Deliveries.Select(d => d.Message.Number));
+            await batch.AckAsync();
+        }
+        var pending = await slow.ReadBatchAsync(2, Ct).Within(); // read, not acknowledged
+        Assert.Equal(2, pending.Count);
+
+        await done.DisposeAsync();
+
+        // The slow group still needs all five (two pending, three not read yet).
+        await Task.Delay(100, Ct);
+        Assert.Equal(5, await Redis.Database.StreamLengthAsync(stream));
+        await pending.AckAsync();
+        var rest = new List<int>();
+        while (rest.Count < 3)
+        {
+            var batch = await slow.ReadBatchAsync(10, Ct).Within();
+            rest.AddRange(batch.Deliveries.Select(d => d.Message.Number));
+            await batch.AckAsync();
+        }
+        Assert.Equal([3, 4, 5], rest.Order());
+
+        await slow.DisposeAsync();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (await Redis.Database.StreamLengthAsync(stream) > 1 && DateTime.UtcNow < deadline) await Task.Delay(20, Ct);
+        Assert.True(await Redis.Database.StreamLengthAsync(stream) <= 1, "acknowledged entries were not trimmed");
+    }
+
+    [Fact]
     public async Task Read_AcknowledgedMessage_IsNotClaimedByOthers()
     {
         var bus = new RedisMessageBus(Redis.Database, Redis.Prefix, ShortIdle);
