@@ -225,7 +225,8 @@ public sealed class RedisMessageBusTests : MessageBusConformance
         await delivery.AckAsync();
 
         var got = delivery.Message;
-        Assert.Equal(result with { Outputs = got.Outputs }, got);
+        Assert.Equal(result with { Outputs = got.Outputs, Files = got.Files }, got);
+        Assert.Empty(got.Files);
         Assert.Equal(1234L, Assert.IsType<long>(got.Outputs["words"]));
         Assert.Equal(4.5, Assert.IsType<double>(got.Outputs["mean"]));
         Assert.Equal<object?>(["a.txt"], Assert.IsType<List<object?>>(got.Outputs["files"]));
