@@ -216,6 +216,8 @@ public sealed class RedisMessageBusTests : MessageBusConformance
             Error = "took too long",
             Retryable = false,
             Outputs = new Dictionary<string, object?> { ["words"] = 1234L, ["mean"] = 4.5, ["files"] = new List<object?> { "a.txt" } },
+            Files = [new RunFile("out/a.txt", "runs/r/files/x/out/a.txt", 12, new string('a', 64), 1)],
+            Log = new RunFile("runs/r/logs/x", "runs/r/logs/x", 3, new string('b', 64), 1),
             StartedAt = now,
             FinishedAt = now + TimeSpan.FromSeconds(3),
         };
@@ -226,7 +228,7 @@ public sealed class RedisMessageBusTests : MessageBusConformance
 
         var got = delivery.Message;
         Assert.Equal(result with { Outputs = got.Outputs, Files = got.Files }, got);
-        Assert.Empty(got.Files);
+        Assert.Equal(result.Files, got.Files);
         Assert.Equal(1234L, Assert.IsType<long>(got.Outputs["words"]));
         Assert.Equal(4.5, Assert.IsType<double>(got.Outputs["mean"]));
         Assert.Equal<object?>(["a.txt"], Assert.IsType<List<object?>>(got.Outputs["files"]));
