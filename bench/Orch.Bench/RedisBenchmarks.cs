@@ -154,56 +154,69 @@ internal static class RedisBenchmarks
         context.Say($"redis-wordcount: redis-server at {redis.Url}, {Agents} orch agents x {Slots} slots; {Report.Megabytes(bytes)} corpus, {Shards} shards");
         foreach (var file in Directory.EnumerateFiles(corpus)) using (var s = File.OpenRead(file)) s.CopyTo(Stream.Null);
 
-        var orchWalls = new List<TimeSpan>();
-        var orchElapsed = new List<TimeSpan>();
-        var orchRuns = new List<ProcessResult>();
+        // Two ways to run it: the default sends the corpus and the partial counts through Redis (the
+        // agents share no files with orch run); --shared-fs reads the corpus in place, as the peers do.
+        var variants = new[] { new OrchVariant("files sent through Redis", []), new OrchVariant("--shared-fs", ["--shared-fs"]) };
         (long Total, long Distinct) orchCounts = default;
         for (var r = 0; r < context.Runs; r++)
         {
             var line = $"redis-wordcount: run {r + 1}:";
-            if (orchWalls.Count == 0 || orchWalls.Max() <= context.Slow)
+            foreach (var variant in variants.Where(v => v.Walls.Count == 0 || v.Walls.Max() <= context.Slow))
             {
-                var result = context.RunOrch(dir, "run", wordcount, "--backend", redis.Url, "--json", "-p", $"input={corpus}", "-p", $"output={output}", "-p", Benchmarks.Param("shards", Shards));
+                var result = context.RunOrch(dir, ["run", wordcount, "--backend", redis.Url, "--json", "-p", $"input={corpus}", "-p", $"output={output}", "-p", Benchmarks.Param("shards", Shards), .. variant.Arguments]);
                 using var json = JsonDocument.Parse(result.StdOut);
-                orchWalls.Add(result.Elapsed);
-                orchElapsed.Add(TimeSpan.FromMilliseconds(json.RootElement.GetProperty("elapsed_ms").GetDouble()));
-                orchRuns.Add(result);
+                variant.Walls.Add(result.Elapsed);
+                variant.Elapsed.Add(TimeSpan.FromMilliseconds(json.RootElement.GetProperty("elapsed_ms").GetDouble()));
+                variant.Runs.Add(result);
                 using var counts = JsonDocument.Parse(File.ReadAllBytes(output));
-                orchCounts = (counts.RootElement.GetProperty("total_words").GetInt64(), counts.RootElement.GetProperty("distinct_words").GetInt64());
-                line += $" orch {Report.Seconds(result.Elapsed)} (run {Report.Seconds(orchElapsed[^1])})";
+                var these = (counts.RootElement.GetProperty("total_words").GetInt64(), counts.RootElement.GetProperty("distinct_words").GetInt64());
+                if (orchCounts != default && these != orchCounts) warnings.Add($"redis-wordcount: orch ({variant.Label}) counted {these} but before {orchCounts}");
+                orchCounts = these;
+                line += $" orch ({variant.Label}) {Report.Seconds(result.Elapsed)} (run {Report.Seconds(variant.Elapsed[^1])}),";
             }
             foreach (var peer in peers.Where(p => p.Available && (p.Results.Count == 0 || p.Results.Max(x => x.ElapsedSeconds) <= context.Slow.TotalSeconds)))
             {
                 var result = RunPeer(context, peer, dir, redis.Url);
                 peer.Results.Add(result);
-                line += $", {peer.Label} {Report.Seconds(TimeSpan.FromSeconds(result.ElapsedSeconds))}";
+                line += $" {peer.Label} {Report.Seconds(TimeSpan.FromSeconds(result.ElapsedSeconds))},";
                 if (result.TotalWords != orchCounts.Total || result.DistinctWords != orchCounts.Distinct)
                     warnings.Add($"redis-wordcount: {peer.Label} counted {result.TotalWords} words ({result.DistinctWords} distinct) but orch {orchCounts.Total} ({orchCounts.Distinct} distinct)");
             }
-            context.Say(line);
+            context.Say(line.TrimEnd(','));
         }
 
-        var orchWall = Measure.Median(orchWalls);
         double Mbps(double seconds) => bytes / 1e6 / seconds;
         var available = peers.Where(p => p.Available && p.Results.Count > 0).ToList();
         var peerTimes = available.ToDictionary(p => p, p => Measure.Median(p.Results.Select(x => x.ElapsedSeconds)));
         var fastest = available.Count == 0 ? null : available.MinBy(p => peerTimes[p]);
-        var ratio = fastest is null ? double.NaN : peerTimes[fastest] / orchWall.TotalSeconds;
-        var met = fastest is not null && available.Count == peers.Length && ratio >= 10;
-        // The progress lines go to stderr under --json; take them from the run of median length.
-        var typical = orchRuns.OrderBy(r => r.Elapsed).ElementAtOrDefault(orchRuns.Count / 2);
-        var phases = typical is null ? "" : Benchmarks.Phases(typical with { StdOut = typical.StdErr });
-        context.Say($"redis-wordcount: orch phases: {phases}");
         var agree = available.All(p => p.Results.All(x => x.TotalWords == orchCounts.Total && x.DistinctWords == orchCounts.Distinct));
-        return
-        [
-            new Row($"word count over Redis, {Report.Megabytes(bytes)}, {Agents} agents x {Slots} slots, vs Celery chord / Dask map/reduce",
-                $"{Report.Rate(Mbps(orchWall.TotalSeconds), "MB/s")} ({Report.Seconds(orchWall)} wall, run {Report.Seconds(Measure.Median(orchElapsed))}); {Report.Count(orchCounts.Total)} words, {Report.Count(orchCounts.Distinct)} distinct",
-                available.Count == 0 ? "peers not installed" : string.Join("; ", available.Select(p => $"{p.Label}: {Report.Rate(Mbps(peerTimes[p]), "MB/s")} ({Report.Seconds(TimeSpan.FromSeconds(peerTimes[p]))}{(p.Results.Count == 1 ? ", 1 run" : "")})"))
-                    + (available.Count == 0 ? "" : agree ? "; same totals" : "; totals DIFFER"),
+        var peerText = available.Count == 0 ? "peers not installed" : string.Join("; ", available.Select(p => $"{p.Label}: {Report.Rate(Mbps(peerTimes[p]), "MB/s")} ({Report.Seconds(TimeSpan.FromSeconds(peerTimes[p]))}{(p.Results.Count == 1 ? ", 1 run" : "")})"))
+            + (available.Count == 0 ? "" : agree ? "; same totals" : "; totals DIFFER");
+        var rows = new List<Row>();
+        foreach (var variant in variants)
+        {
+            var orchWall = Measure.Median(variant.Walls);
+            var ratio = fastest is null ? double.NaN : peerTimes[fastest] / orchWall.TotalSeconds;
+            var met = fastest is not null && available.Count == peers.Length && ratio >= 10;
+            // The progress lines go to stderr under --json; take them from the run of median length.
+            var typical = variant.Runs.OrderBy(r => r.Elapsed).ElementAtOrDefault(variant.Runs.Count / 2);
+            var phases = typical is null ? "" : Benchmarks.Phases(typical with { StdOut = typical.StdErr });
+            context.Say($"redis-wordcount: orch ({variant.Label}) phases: {phases}");
+            rows.Add(new Row($"word count over Redis, {Report.Megabytes(bytes)}, {Agents} agents x {Slots} slots, {variant.Label}, vs Celery chord / Dask map/reduce",
+                $"{Report.Rate(Mbps(orchWall.TotalSeconds), "MB/s")} ({Report.Seconds(orchWall)} wall, run {Report.Seconds(Measure.Median(variant.Elapsed))}); {Report.Count(orchCounts.Total)} words, {Report.Count(orchCounts.Distinct)} distinct",
+                peerText,
                 fastest is null ? "-" : $"{Report.Factor(ratio)} faster than {fastest.Label}", "≥ 10x the faster peer", met,
-                met ? null : $"orch {Report.Seconds(orchWall)} vs {fastest?.Label ?? "no peer"} {(fastest is null ? "" : Report.Seconds(TimeSpan.FromSeconds(peerTimes[fastest])))}; orch phases: {phases}"),
-        ];
+                met ? null : $"orch ({variant.Label}) {Report.Seconds(orchWall)} vs {fastest?.Label ?? "no peer"} {(fastest is null ? "" : Report.Seconds(TimeSpan.FromSeconds(peerTimes[fastest])))}; orch phases: {phases}"));
+        }
+        return rows;
+    }
+
+    /// <summary>One way of running orch's word count, with its measurements.</summary>
+    private sealed record OrchVariant(string Label, string[] Arguments)
+    {
+        public List<TimeSpan> Walls { get; } = [];
+        public List<TimeSpan> Elapsed { get; } = [];
+        public List<ProcessResult> Runs { get; } = [];
     }
 
     private static string N(long n) => n.ToString(CultureInfo.InvariantCulture);

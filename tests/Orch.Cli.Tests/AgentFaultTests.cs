@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Orch.Cli.Tests.Infrastructure;
@@ -217,6 +218,13 @@ public sealed class AgentFaultTests : RedisClusterTests
         var attempt = Marks(marks).First(m => m.Pid == victim.Pid).Attempt;
         var sleeper = int.Parse(File.ReadAllText(Path.Combine(marks, $"sleep.{attempt}")).Trim(), CultureInfo.InvariantCulture);
 
+        // The agent records a group just after starting it; a kill within that instant would leave it unrecorded.
+        var recorded = Stopwatch.StartNew();
+        while (!Directory.EnumerateFiles(victim.Home[".orch/groups"]).Any(f => new FileInfo(f).Length > 0))
+        {
+            Assert.True(recorded.Elapsed < TimeSpan.FromSeconds(10), "the agent did not record the task's process group");
+            await Task.Delay(10, TestContext.Current.CancellationToken);
+        }
         await victim.KillHardAsync();
         Assert.True(Processes.IsAlive(sleeper), "the task's child should outlive an agent killed with SIGKILL");
         var again = victim.StartAgain();
