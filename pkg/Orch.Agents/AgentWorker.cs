@@ -245,7 +245,7 @@ public sealed class AgentWorker(
     };
 
     /// <summary>
-    /// Runs an attempt of a run whose files this agent does not share: in a fresh workspace with
+    /// Runs an attempt of a run whose files this agent does not share: in an empty workspace with
     /// the inputs it was sent, then stores its log and (when it succeeded) the files it made.
     /// </summary>
     private async Task<Outcome> RunInWorkspaceAsync(TaskDispatch dispatch, TaskFiles files, CancellationToken cancel)

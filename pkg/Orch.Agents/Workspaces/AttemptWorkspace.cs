@@ -16,19 +16,22 @@ internal sealed class AttemptWorkspace : IDisposable
     private readonly WorkspacePool _pool;
     private readonly HashSet<string> _inputs = new(StringComparer.Ordinal);
 
-    internal AttemptWorkspace(string root, WorkspacePool pool)
+    internal AttemptWorkspace(string root, WorkspacePool pool, bool reused)
     {
         _root = root;
         _pool = pool;
         Directory = Path.Combine(root, "work");
         LogPath = Path.Combine(root, "attempt.log");
-        System.IO.Directory.CreateDirectory(Directory);
+        if (!reused) System.IO.Directory.CreateDirectory(Directory);
     }
 
     /// <summary>The directory that stands for the run's working directory.</summary>
     public string Directory { get; }
 
     public string LogPath { get; }
+
+    /// <summary>True once <see cref="SaveCreatedFilesAsync"/> found the workspace empty.</summary>
+    public bool LeftEmpty { get; private set; }
 
     /// <summary>Where a shell task's <c>$ORCH_OUTPUT</c> goes (beside the log).</summary>
     public string OutputsPath => Path.ChangeExtension(LogPath, ".outputs");
@@ -50,7 +53,7 @@ internal sealed class AttemptWorkspace : IDisposable
     public TaskDispatch Localise(TaskDispatch dispatch)
     {
         var working = dispatch.WorkingDirectory is "" or "." ? Directory : Resolve(dispatch.WorkingDirectory);
-        System.IO.Directory.CreateDirectory(working);
+        if (working != Directory) System.IO.Directory.CreateDirectory(working);
         return dispatch with { WorkingDirectory = working, ArtifactDirectory = Resolve(dispatch.ArtifactDirectory), LogPath = LogPath };
     }
 
@@ -58,6 +61,12 @@ internal sealed class AttemptWorkspace : IDisposable
     /// <exception cref="ArtifactException">Over a size limit; the message names the limit.</exception>
     public async Task<IReadOnlyList<RunFile>> SaveCreatedFilesAsync(ArtifactStore store, string prefix, CancellationToken cancellationToken)
     {
+        // The common case for short tasks, found with one directory read; the pool then reuses the workspace.
+        if (!System.IO.Directory.EnumerateFileSystemEntries(Directory).Any())
+        {
+            LeftEmpty = true;
+            return [];
+        }
         // Symbolic links are not followed: what they point at is not the attempt's to ship.
         var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint, IgnoreInaccessible = false };
         var created = new DirectoryInfo(Directory).EnumerateFiles("*", options)

@@ -30,8 +30,9 @@ internal sealed class WorkspacePool
         }
     }
 
-    public AttemptWorkspace Rent() =>
-        new(_idle.TryTake(out var root) ? root : Path.Combine(_directory, Interlocked.Increment(ref _made).ToString(CultureInfo.InvariantCulture)), this);
+    public AttemptWorkspace Rent() => _idle.TryTake(out var root)
+        ? new(root, this, reused: true)
+        : new(Path.Combine(_directory, Interlocked.Increment(ref _made).ToString(CultureInfo.InvariantCulture)), this, reused: false);
 
     /// <summary>Keeps the workspace for the next attempt when its attempt left nothing in it, else removes it.</summary>
     internal void Return(AttemptWorkspace workspace, string root)
@@ -40,7 +41,7 @@ internal sealed class WorkspacePool
         {
             File.Delete(workspace.LogPath);
             File.Delete(workspace.OutputsPath);
-            if (!Directory.EnumerateFileSystemEntries(workspace.Directory).Any() && Directory.EnumerateFileSystemEntries(root).Count() == 1)
+            if (workspace.LeftEmpty || !Directory.EnumerateFileSystemEntries(workspace.Directory).Any())
             {
                 _idle.Add(root);
                 return;

@@ -157,6 +157,8 @@ public sealed class FileShipping
     /// <summary>Removes the run's files from the store once they are all here (a succeeded run needs them no more).</summary>
     public async Task ForgetRunAsync(RunId run, CancellationToken cancellationToken)
     {
+        // A run whose tasks made no files, printed nothing and had no path params stored nothing.
+        if (PathParams.Count == 0 && _fetches.IsEmpty) return;
         await _store.DeleteAsync($"runs/{run.Value}/", cancellationToken).ConfigureAwait(false);
         await _store.CollectGarbageAsync(cancellationToken).ConfigureAwait(false);
     }
