@@ -1,6 +1,5 @@
 using System.Threading.Channels;
 using Orch.Coordination;
-using Orch.Coordination.Artifacts;
 using Orch.Coordination.Attempts;
 using Orch.Coordination.Resilience;
 using Orch.Engine.Files;
@@ -292,8 +291,9 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
             task.Expanded = true;
             task.Status = InstanceStatus.Running;
             _taskRecords[task.Id].Status = task.Status;
-            task.Scope = BuildScope(task);
-            if (_files is not null) task.UpstreamFiles = Upstream(task).SelectMany(id => _tasks[id].Instances).SelectMany(i => i.Files).ToList();
+            var upstream = Upstream(task);
+            task.Scope = BuildScope(upstream);
+            if (_files is not null) task.UpstreamFiles = upstream.SelectMany(id => _tasks[id].Instances).SelectMany(i => i.Files).ToList();
             IReadOnlyList<object?> items;
             try
             {
@@ -348,17 +348,18 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
                 }
                 instance.Body = _renderer.RenderBody(definition, scope);
                 var directory = _renderer.RenderWorkingDirectory(definition, scope);
-                instance.WorkingDirectory = directory is null ? _settings.WorkingDirectory : Path.GetFullPath(directory, _settings.WorkingDirectory);
-                instance.Locks = _renderer.RenderLocks(definition, scope);
+                var local = directory is null ? _settings.WorkingDirectory : Path.GetFullPath(directory, _settings.WorkingDirectory);
                 // With files shipped, tasks run in workspaces: the working directory's place in the
-                // run's, not where that is on this machine, decides what an attempt does.
-                instance.Record.Fingerprint = TaskRenderer.Fingerprint(instance.Body, _files is null ? instance.WorkingDirectory : WorkspacePath(instance.WorkingDirectory));
-                if (_files is not null && WorkspacePath(instance.WorkingDirectory) is var inWorkspace && inWorkspace != "." && !ArtifactNames.IsValid(inWorkspace))
+                // run's, not where that is on this machine, is what the agent gets and what decides what an attempt does.
+                instance.WorkingDirectory = _files is null ? local : WorkspacePath(local);
+                instance.Locks = _renderer.RenderLocks(definition, scope);
+                if (instance.WorkingDirectory is null)
                 {
-                    Complete(instance, InstanceStatus.Failed, $"{definition.Location}: working_directory '{instance.WorkingDirectory}' is outside the run's working directory "
+                    Complete(instance, InstanceStatus.Failed, $"{definition.Location}: working_directory '{local}' is outside the run's working directory "
                         + $"'{_settings.WorkingDirectory}'; agents that do not share this machine's files run tasks in a copy of the run's working directory only (or run with --shared-fs)");
                     return;
                 }
+                instance.Record.Fingerprint = TaskRenderer.Fingerprint(instance.Body, instance.WorkingDirectory);
             }
             catch (TemplateRenderException ex)
             {
@@ -461,8 +462,8 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
                     Body = instance.Body!,
                     Timeout = instance.Task.Definition.Timeout,
                     LogPath = logPath,
-                    ArtifactDirectory = _files is null ? artifacts : WorkspacePath(artifacts),
-                    WorkingDirectory = _files is null ? instance.WorkingDirectory! : WorkspacePath(instance.WorkingDirectory!),
+                    ArtifactDirectory = _files is null ? artifacts : WorkspacePath(artifacts)!,
+                    WorkingDirectory = instance.WorkingDirectory!,
                     Files = _files is null ? null : new TaskFiles
                     {
                         Inputs = _files.InputsFor(instance.Body!, instance.Task.UpstreamFiles),
@@ -493,15 +494,12 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
 
         /// <summary>
         /// A local path as the agents' workspaces know it: relative to the run's working directory,
-        /// or under <c>.orch/</c> for the run directory when that is elsewhere (files come back there).
+        /// or under <c>.orch/</c> for the run directory when that is elsewhere (files come back
+        /// there); null for a path outside both.
         /// </summary>
-        private string WorkspacePath(string local)
-        {
-            var relative = Path.GetRelativePath(_settings.WorkingDirectory, local).Replace(Path.DirectorySeparatorChar, '/');
-            if (relative == "." || ArtifactNames.IsValid(relative)) return relative;
-            var inRun = Path.GetRelativePath(_settings.RunDirectory, local).Replace(Path.DirectorySeparatorChar, '/');
-            return ArtifactNames.IsValid(inRun) ? $".orch/runs/{_settings.RunId.Value}/{inRun}" : relative;
-        }
+        private string? WorkspacePath(string local) =>
+            FileShipping.PathInside(_settings.WorkingDirectory, local)
+            ?? (FileShipping.PathInside(_settings.RunDirectory, local) is { } inRun ? $".orch/runs/{_settings.RunId.Value}/{inRun}" : null);
 
         /// <summary>Where an instance's artifacts go, relative to the run's <c>artifacts/</c>: <c>count/3</c> or <c>merge</c>.</summary>
         private static string InstanceDirectory(InstanceNode instance) =>
@@ -674,11 +672,11 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
             }
         }
 
-        private TemplateScope BuildScope(TaskNode task)
+        private TemplateScope BuildScope(IEnumerable<string> upstream)
         {
-            var upstream = new Dictionary<string, object?>(StringComparer.Ordinal);
-            foreach (var id in Upstream(task)) upstream[id] = TaskView(_tasks[id]);
-            return new TemplateScope { Params = _scopeParams, Tasks = upstream };
+            var tasks = new Dictionary<string, object?>(StringComparer.Ordinal);
+            foreach (var id in upstream) tasks[id] = TaskView(_tasks[id]);
+            return new TemplateScope { Params = _scopeParams, Tasks = tasks };
         }
 
         private static TemplateScope InstanceScope(InstanceNode instance) =>

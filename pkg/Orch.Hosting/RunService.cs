@@ -156,7 +156,7 @@ public sealed class RunService(TimeProvider? time = null, Microsoft.Extensions.L
         // On a shared file system it works where it started: tasks' absolute paths must mean the same.
         var shipsFiles = runtime.AgentsAreRemote && !request.SharedFileSystem;
         var workingDirectory = shipsFiles ? request.WorkingDirectory : previous?.WorkingDirectory ?? request.WorkingDirectory;
-        if (MissingPaths(pipeline, parameters, workingDirectory) is { Count: > 0 } missing) return new RequestInvalid(missing, load.SourceText);
+        if (ShippedParam.Missing(pipeline, parameters, workingDirectory) is { Count: > 0 } missing) return new RequestInvalid(missing, load.SourceText);
 
         int slots;
         try
@@ -206,22 +206,6 @@ public sealed class RunService(TimeProvider? time = null, Microsoft.Extensions.L
         {
             return new BackendLost(ex.Message, runId);
         }
-    }
-
-    /// <summary>A <c>type: path</c> param must name something that exists before anything runs.</summary>
-    private static List<Diagnostic> MissingPaths(Orch.Pipeline.Model.PipelineDefinition pipeline, IReadOnlyDictionary<string, object?> values, string workingDirectory)
-    {
-        var problems = new List<Diagnostic>();
-        foreach (var param in pipeline.Params.Where(p => p.Type == Orch.Pipeline.Model.ParamType.Path))
-        {
-            if (values.GetValueOrDefault(param.Name) is not string { Length: > 0 } value) continue;
-            var full = Path.GetFullPath(value, workingDirectory);
-            if (File.Exists(full) || Directory.Exists(full)) continue;
-            problems.Add(new Diagnostic(DiagnosticCodes.PathParamUnusable, DiagnosticSeverity.Error, param.Location,
-                $"param '{param.Name}' is '{value}', which does not exist (looked for {full})",
-                $"pass an existing file or directory: -p {param.Name}=PATH"));
-        }
-        return problems;
     }
 
     /// <summary>

@@ -44,7 +44,7 @@ internal sealed class AttemptWorkspace : IDisposable
         foreach (var input in inputs)
         {
             if (!_inputs.Add(input.Path)) continue;
-            await cache.PlaceAsync(input, Resolve(input.Path), cancellationToken).ConfigureAwait(false);
+            await cache.PlaceAsync(input, Path.Combine(Directory, input.Path), cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -34,6 +34,16 @@ public sealed class FileShipping
 
     public ArtifactStore Store => _store;
 
+    /// <summary>
+    /// <paramref name="local"/> relative to <paramref name="directory"/> with <c>/</c> between
+    /// segments (<c>.</c> for the directory itself), or null when it lies outside it.
+    /// </summary>
+    public static string? PathInside(string directory, string local)
+    {
+        var relative = Path.GetRelativePath(directory, local).Replace(Path.DirectorySeparatorChar, '/');
+        return relative == "." || ArtifactNames.IsValid(relative) ? relative : null;
+    }
+
     /// <summary>Param values as tasks see them: a path param is its place in the workspace.</summary>
     public Dictionary<string, object?> TemplateValues(IReadOnlyDictionary<string, object?> values)
     {

@@ -1,4 +1,5 @@
 using Orch.Coordination.Artifacts;
+using Orch.Pipeline.Diagnostics;
 using Orch.Pipeline.Model;
 using Orch.Protocol;
 
@@ -23,12 +24,11 @@ public sealed record ShippedParam(string Name, string WorkspacePath, IReadOnlyLi
         ArgumentNullException.ThrowIfNull(values);
         ArgumentNullException.ThrowIfNull(store);
         var shipped = new List<ShippedParam>();
-        foreach (var param in pipeline.Params.Where(p => p.Type == ParamType.Path))
+        foreach (var (param, full) in Given(pipeline, values, workingDirectory))
         {
-            if (values.GetValueOrDefault(param.Name) is not string { Length: > 0 } value) continue;
-            var full = Path.GetFullPath(value, workingDirectory);
-            var inside = Path.GetRelativePath(workingDirectory, full).Replace(Path.DirectorySeparatorChar, '/');
-            var workspacePath = ArtifactNames.IsValid(inside) ? inside : $".orch/inputs/{param.Name}/{Path.GetFileName(full.TrimEnd('/'))}";
+            var workspacePath = FileShipping.PathInside(workingDirectory, full) is { } inside && inside != "."
+                ? inside
+                : $".orch/inputs/{param.Name}/{Path.GetFileName(full.TrimEnd('/'))}";
             var prefix = $"runs/{run.Value}/params/{param.Name}";
             if (File.Exists(full))
             {
@@ -42,4 +42,23 @@ public sealed record ShippedParam(string Name, string WorkspacePath, IReadOnlyLi
         }
         return shipped;
     }
+
+    /// <summary>A <c>type: path</c> param must name something that exists before anything runs: one diagnostic per param that does not.</summary>
+    public static List<Diagnostic> Missing(PipelineDefinition pipeline, IReadOnlyDictionary<string, object?> values, string workingDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(pipeline);
+        ArgumentNullException.ThrowIfNull(values);
+        return Given(pipeline, values, workingDirectory)
+            .Where(p => !File.Exists(p.FullPath) && !Directory.Exists(p.FullPath))
+            .Select(p => new Diagnostic(DiagnosticCodes.PathParamUnusable, DiagnosticSeverity.Error, p.Param.Location,
+                $"param '{p.Param.Name}' is '{values[p.Param.Name]}', which does not exist (looked for {p.FullPath})",
+                $"pass an existing file or directory: -p {p.Param.Name}=PATH"))
+            .ToList();
+    }
+
+    /// <summary>The path params that have a value, each with the full path it names.</summary>
+    private static IEnumerable<(ParamDefinition Param, string FullPath)> Given(PipelineDefinition pipeline, IReadOnlyDictionary<string, object?> values, string workingDirectory) =>
+        pipeline.Params
+            .Where(p => p.Type == ParamType.Path && values.GetValueOrDefault(p.Name) is string { Length: > 0 })
+            .Select(p => (p, Path.GetFullPath((string)values[p.Name]!, workingDirectory)));
 }

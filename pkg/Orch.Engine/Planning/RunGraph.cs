@@ -36,6 +36,7 @@ internal sealed class InstanceNode(TaskNode task, string key, int? index, object
     public int PriorAttempts { get; set; }
     public Orch.Protocol.AttemptId? CurrentAttempt { get; set; }
     public Orch.Protocol.TaskBody? Body { get; set; }
+    /// <summary>Where the attempt starts: a full local path, or its place in the workspace when files are shipped.</summary>
     public string? WorkingDirectory { get; set; }
     public IReadOnlyList<string> Locks { get; set; } = [];
     public Orch.Coordination.LockLease? Lease { get; set; }
