@@ -44,11 +44,6 @@ public static class ProcessGroupRunner
         var child = new ChildProcess(pid, output, command.KillGrace);
         Live[pid] = child;
         command.Ledger?.Started(pid);
-        child.Task.ContinueWith((_, state) =>
-        {
-            Live.TryRemove((int)state!, out ChildProcess? _);
-            command.Ledger?.Ended((int)state!);
-        }, pid, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
         // Arm the triggers before the child can be reaped, so completion always sees and releases them.
         if (command.Timeout is { } timeout && timeout <= MaxTimer)
@@ -62,7 +57,21 @@ public static class ProcessGroupRunner
         }
 
         ChildReaper.Instance.Watch(child);
-        return child.Task;
+        return ForgetWhenDoneAsync(child, pid, command.Ledger);
+    }
+
+    /// <summary>The child's result, once it is no longer counted as live or recorded in the ledger.</summary>
+    private static async Task<ShellResult> ForgetWhenDoneAsync(ChildProcess child, int pid, ProcessGroupLedger? ledger)
+    {
+        try
+        {
+            return await child.Task.ConfigureAwait(false);
+        }
+        finally
+        {
+            Live.TryRemove(pid, out _);
+            ledger?.Ended(pid);
+        }
     }
 
     private static void Validate(ShellCommand command)
