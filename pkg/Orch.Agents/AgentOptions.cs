@@ -14,8 +14,8 @@ public sealed record AgentOptions
     /// <summary>How often the agent tells the registry it is alive; it counts as lost after three missed heartbeats.</summary>
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(5);
     /// <summary>
-    /// Claim each attempt in the state store before running it, so a redelivered message cannot
-    /// run an attempt twice and a coordinator can tell which agent holds it. Off for the in-process
+    /// Claim each batch of attempts in the state store before running it, so a redelivered message
+    /// cannot run an attempt twice and a coordinator can tell which agent holds it. Off for the in-process
     /// agent of the embedded default, which cannot be lost apart from its coordinator.
     /// </summary>
     public bool ClaimAttempts { get; init; } = true;

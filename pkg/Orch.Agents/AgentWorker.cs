@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Orch.Actions;
@@ -14,7 +15,7 @@ using Orch.Protocol;
 namespace Orch.Agents;
 
 /// <summary>
-/// The worker side: takes task dispatches from the bus while it has free slots, runs them
+/// The worker side: takes batches of attempts from the bus while it has free slots, runs them
 /// (shell tasks as killable process groups, built-in actions in-process), renews their resource
 /// leases, and publishes each attempt's result. The same class runs inside <c>orch run</c>
 /// (embedded default) and inside <c>orch-agent</c> on other machines.
@@ -34,6 +35,8 @@ public sealed class AgentWorker(
     private readonly ConcurrentDictionary<AttemptId, DateTimeOffset> _cancelled = new();
     private readonly IReadOnlyDictionary<string, string> _baseEnvironment = CurrentEnvironment();
     private readonly AttemptClaims _claims = new(backend.State);
+    // Results waiting to be published (see ReportResultsAsync).
+    private readonly Channel<Outgoing> _outbox = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = true });
     private readonly ArtifactStore _artifacts = new(backend.State, options.ArtifactLimits);
     // Made on first use: only runs whose files travel through the backend need them.
     private readonly Lazy<FileCache> _cache = new(() => new FileCache(Path.Combine(options.WorkDirectory, "cache"), new ArtifactStore(backend.State, options.ArtifactLimits), options.CacheBytes));
@@ -58,13 +61,14 @@ public sealed class AgentWorker(
         }
         // Registered before taking work: a coordinator judges the agent that claims an attempt by its heartbeats.
         await backend.Agents.HeartbeatAsync(Heartbeat(), stoppingToken).ConfigureAwait(false);
-        await using var tasks = await backend.Bus.SubscribeAsync<TaskDispatch>(Topics.Tasks, Topics.AgentsGroup, stoppingToken).ConfigureAwait(false);
+        await using var tasks = await backend.Bus.SubscribeAsync<TaskBatch>(Topics.Tasks, Topics.AgentsGroup, stoppingToken).ConfigureAwait(false);
         // An agent with labels also serves its pool: tasks that ask for labels it has.
         await using var pool = options.Labels.Count == 0 ? null
-            : await backend.Bus.SubscribeAsync<TaskDispatch>(Topics.Pool(options.Labels), Topics.AgentsGroup, stoppingToken).ConfigureAwait(false);
+            : await backend.Bus.SubscribeAsync<TaskBatch>(Topics.Pool(options.Labels), Topics.AgentsGroup, stoppingToken).ConfigureAwait(false);
         await using var control = await backend.Bus.SubscribeAsync<CancelAttempt>(Topics.Control, "agent." + options.Id.Value, stoppingToken).ConfigureAwait(false);
         var controlLoop = ControlLoopAsync(control, stoppingToken);
         var heartbeat = HeartbeatLoopAsync(stoppingToken);
+        var reporting = ReportResultsAsync();
 
         using var slots = new SemaphoreSlim(options.Slots, options.Slots);
         var inFlight = new ConcurrentDictionary<Task, byte>();
@@ -76,16 +80,7 @@ public sealed class AgentWorker(
                 var delivery = pool is null
                     ? await tasks.ReadAsync(stoppingToken).ConfigureAwait(false)
                     : await ReadEitherAsync(pool, tasks, stoppingToken).ConfigureAwait(false);
-                // A task that takes several slots waits here for the rest, so no other task is
-                // read meanwhile and two such tasks cannot each hold part of what both need.
-                var taken = Math.Clamp(delivery.Message.Slots, 1, options.Slots);
-                for (var extra = 1; extra < taken; extra++) await slots.WaitAsync(stoppingToken).ConfigureAwait(false);
-                var work = RunAndReleaseAsync(delivery, slots, taken, stoppingToken);
-                if (!work.IsCompleted)
-                {
-                    inFlight.TryAdd(work, 0);
-                    _ = work.ContinueWith(t => inFlight.TryRemove(t, out _), TaskScheduler.Default);
-                }
+                await StartBatchAsync(delivery, slots, inFlight, stoppingToken).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -105,17 +100,20 @@ public sealed class AgentWorker(
         }
         finally
         {
+            // Every result (handed-back ones too) is reported before the agent says it is gone.
+            _outbox.Writer.TryComplete();
+            await reporting.ConfigureAwait(false);
             await backend.Agents.UnregisterAsync(options.Id, CancellationToken.None).ConfigureAwait(false);
             await Task.WhenAll(IgnoreCancel(controlLoop), IgnoreCancel(heartbeat)).ConfigureAwait(false);
         }
     }
 
     /// <summary>
-    /// The next task from the agent's pool or the shared topic, pool first. Polls with TryRead so
+    /// The next batch from the agent's pool or the shared topic, pool first. Polls with TryRead so
     /// that no read is left pending on either (a pending read would take a message this agent
     /// might not have a slot for).
     /// </summary>
-    private static async Task<Delivery<TaskDispatch>> ReadEitherAsync(IMessageSubscription<TaskDispatch> pool, IMessageSubscription<TaskDispatch> shared, CancellationToken stopping)
+    private static async Task<Delivery<TaskBatch>> ReadEitherAsync(IMessageSubscription<TaskBatch> pool, IMessageSubscription<TaskBatch> shared, CancellationToken stopping)
     {
         var pause = TimeSpan.FromMilliseconds(1);
         while (true)
@@ -126,39 +124,91 @@ public sealed class AgentWorker(
         }
     }
 
-    private async Task RunAndReleaseAsync(Delivery<TaskDispatch> delivery, SemaphoreSlim slots, int taken, CancellationToken stopping)
+    /// <summary>
+    /// Claims a batch, then starts its attempts in order as slots free up; called holding one
+    /// slot. Returns once the last attempt has started, so no other batch is read meanwhile and
+    /// an attempt that takes several slots cannot be starved by others holding part of them.
+    /// </summary>
+    private async Task StartBatchAsync(Delivery<TaskBatch> delivery, SemaphoreSlim slots, ConcurrentDictionary<Task, byte> inFlight, CancellationToken stopping)
     {
-        var dispatch = delivery.Message;
+        var batch = delivery.Message;
+        if (options.ClaimAttempts && !await TryClaimAsync(delivery, stopping).ConfigureAwait(false))
+        {
+            slots.Release();
+            return;
+        }
+        // Without claims (agents inside orch run) the message stays unacknowledged until all the batch's results are out.
+        Action? reported = null;
+        if (!options.ClaimAttempts)
+        {
+            var unreported = batch.Attempts.Count;
+            reported = () => { if (Interlocked.Decrement(ref unreported) == 0) _ = delivery.AckAsync().AsTask(); };
+        }
+        var held = 1;
+        for (var i = 0; i < batch.Attempts.Count; i++)
+        {
+            var dispatch = batch.Attempts[i];
+            var taken = Math.Clamp(dispatch.Slots, 1, options.Slots);
+            try
+            {
+                for (; held < taken; held++) await slots.WaitAsync(stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Stopping before these attempts started: hand them back at once rather than
+                // leave them to be found lost once this agent is gone.
+                if (held > 0) slots.Release(held);
+                foreach (var unstarted in batch.Attempts.Skip(i)) Report(HandedBack(unstarted), reported);
+                throw;
+            }
+            var work = RunAndReleaseAsync(dispatch, reported, slots, taken);
+            held = 0;
+            if (!work.IsCompleted)
+            {
+                inFlight.TryAdd(work, 0);
+                _ = work.ContinueWith(t => inFlight.TryRemove(t, out _), TaskScheduler.Default);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Claims the batch for this agent process and acknowledges its message (the claim guards it
+    /// from then on, so the bus will not hand a long-running batch to a second agent); false when
+    /// it was claimed or revoked before, or the claim could not be made.
+    /// </summary>
+    private async Task<bool> TryClaimAsync(Delivery<TaskBatch> delivery, CancellationToken stopping)
+    {
+        var batch = delivery.Message;
         try
         {
-            if (options.ClaimAttempts)
+            if (!await _claims.TryClaimAsync(batch.RunId, batch.Id, options.Id, _incarnation, stopping).ConfigureAwait(false)
+                && !await ClaimedByThisAgentAsync(batch, stopping).ConfigureAwait(false))
             {
-                if (!await _claims.TryClaimAsync(dispatch.RunId, dispatch.AttemptId, options.Id, _incarnation, stopping).ConfigureAwait(false)
-                    && !await ClaimedByThisAgentAsync(dispatch, stopping).ConfigureAwait(false))
-                {
-                    _logger.LogInformation("Skipped attempt {Attempt} of {TaskId} in run {RunId}: it was claimed or revoked before (a redelivered message)", dispatch.Attempt, dispatch.InstanceKey, dispatch.RunId);
-                    await delivery.AckAsync().ConfigureAwait(false);
-                    return;
-                }
-                // The claim now guards the attempt; the message is no longer needed, so the bus
-                // will not hand a long-running task to a second agent when it has been idle a while.
+                _logger.LogInformation("Skipped {Count} attempt(s) of run {RunId} ({First}, ...): claimed or revoked before (a redelivered message)", batch.Attempts.Count, batch.RunId, batch.Attempts.FirstOrDefault()?.InstanceKey);
                 await delivery.AckAsync().ConfigureAwait(false);
+                return false;
             }
-            var result = await ExecuteAsync(dispatch).ConfigureAwait(false);
-            // A backend outage is waited out beneath this call (the agent host wraps shared backends
-            // in a PatientBackend): the message is acknowledged, so this result is the only trace of the work.
-            await backend.Bus.PublishAsync(Topics.Results(result.RunId), result, CancellationToken.None).ConfigureAwait(false);
-            if (!options.ClaimAttempts) await delivery.AckAsync().ConfigureAwait(false);
+            await delivery.AckAsync().ConfigureAwait(false);
+            return true;
         }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
         {
-            // Stopping before the attempt was claimed or its result stored: an unclaimed message is
-            // delivered again elsewhere; a claimed attempt is redispatched once this agent is gone.
+            // Unacknowledged, the message goes to an agent again later.
+            _logger.LogError(ex, "Could not claim {Count} attempt(s) of run {RunId}", batch.Attempts.Count, batch.RunId);
+            return false;
+        }
+    }
+
+    private async Task RunAndReleaseAsync(TaskDispatch dispatch, Action? reported, SemaphoreSlim slots, int taken)
+    {
+        try
+        {
+            Report(await ExecuteAsync(dispatch).ConfigureAwait(false), reported);
         }
         catch (Exception ex)
         {
             // Never let one task take the agent down; the coordinator's lease and retry logic cover a lost result.
-            _logger.LogError(ex, "Could not take or report task {TaskId} attempt {Attempt} of run {RunId}", dispatch.InstanceKey, dispatch.Attempt, dispatch.RunId);
+            _logger.LogError(ex, "Could not run task {TaskId} attempt {Attempt} of run {RunId}", dispatch.InstanceKey, dispatch.Attempt, dispatch.RunId);
         }
         finally
         {
@@ -166,12 +216,66 @@ public sealed class AgentWorker(
         }
     }
 
+    /// <summary>Queues a result for <see cref="ReportResultsAsync"/>; <paramref name="reported"/> runs once it is published.</summary>
+    private void Report(TaskResult result, Action? reported) => _outbox.Writer.TryWrite(new Outgoing(result, reported));
+
+    private sealed record Outgoing(TaskResult Result, Action? Reported);
+
+    /// <summary>
+    /// Publishes results as they are queued; those queued while a publish is under way go out
+    /// together in the next one. Ends when the outbox is completed and empty.
+    /// </summary>
+    private async Task ReportResultsAsync()
+    {
+        var reader = _outbox.Reader;
+        var pending = new List<Outgoing>();
+        while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            pending.Clear();
+            while (pending.Count < 256 && reader.TryRead(out var next)) pending.Add(next);
+            foreach (var run in pending.GroupBy(p => p.Result.RunId))
+            {
+                try
+                {
+                    // A backend outage is waited out beneath this call (the agent host wraps shared
+                    // backends in a PatientBackend): the batch was acknowledged, so this is the only trace of the work.
+                    await backend.Bus.PublishBatchAsync(Topics.Results(run.Key), run.Select(p => p.Result).ToList(), CancellationToken.None).ConfigureAwait(false);
+                    foreach (var published in run) published.Reported?.Invoke();
+                }
+                catch (Exception ex)
+                {
+                    // The coordinator's lease and lost-agent checks cover results that never arrive.
+                    _logger.LogError(ex, "Could not report {Count} result(s) of run {RunId}", run.Count(), run.Key);
+                }
+            }
+        }
+    }
+
+    /// <summary>The result of an attempt this agent took but will not start because it is shutting down.</summary>
+    private TaskResult HandedBack(TaskDispatch dispatch)
+    {
+        var now = _time.GetUtcNow();
+        return new TaskResult
+        {
+            HandedBack = true,
+            RunId = dispatch.RunId,
+            InstanceKey = dispatch.InstanceKey,
+            Attempt = dispatch.Attempt,
+            AttemptId = dispatch.AttemptId,
+            AgentId = options.Id,
+            Status = AttemptStatus.Cancelled,
+            Error = $"handed back: agent {options.Id} is shutting down",
+            StartedAt = now,
+            FinishedAt = now,
+        };
+    }
+
     /// <summary>
     /// True when the claim that made ours fail is in fact ours: a claim written just before a
     /// connection dropped reads as failed when it is sent again.
     /// </summary>
-    private async Task<bool> ClaimedByThisAgentAsync(TaskDispatch dispatch, CancellationToken stopping) =>
-        await _claims.GetAsync(dispatch.RunId, dispatch.AttemptId, stopping).ConfigureAwait(false) is { Revoked: false } claim
+    private async Task<bool> ClaimedByThisAgentAsync(TaskBatch batch, CancellationToken stopping) =>
+        await _claims.GetAsync(batch.RunId, batch.Id, stopping).ConfigureAwait(false) is { Revoked: false } claim
         && claim.Agent == options.Id && claim.Incarnation == _incarnation;
 
     /// <summary>Runs one attempt and describes its outcome; never throws for task failures.</summary>

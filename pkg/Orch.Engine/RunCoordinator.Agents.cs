@@ -32,22 +32,22 @@ public sealed partial class RunCoordinator
             _placement = agents.Select(a => (a, Topics.Pool(a.Labels))).OrderBy(p => p.Item2, StringComparer.Ordinal).ToList();
 
         /// <summary>
-        /// Finds attempts claimed by an agent that stopped heartbeating (or by an earlier run of an
-        /// agent process that restarted), revokes their claims and runs them again. The revoke is a
-        /// compare-and-set, so an attempt is never both revoked and taken over by another agent,
-        /// and a late result from the lost attempt is ignored like any other stale result.
+        /// Finds batches claimed by an agent that stopped heartbeating (or by an earlier run of an
+        /// agent process that restarted), revokes their claims and runs their unfinished attempts
+        /// again. The revoke is a compare-and-set, so a batch is never both revoked and taken over
+        /// by another agent, and a late result from a lost attempt is ignored like any other stale result.
         /// </summary>
         private async ValueTask CheckAgentsAsync()
         {
             if (_stopReason is not null || (_running.Count == 0 && !_placesByLabel)) return;
             IReadOnlyList<AgentInfo> agents;
             AttemptClaim?[] claims;
-            var candidates = _running.ToList();
+            var batches = _running.GroupBy(i => i.CurrentBatch!.Value).ToList();
             try
             {
                 agents = await _backend.Agents.ListAsync(CancellationToken.None).ConfigureAwait(false);
                 if (_placesByLabel) PlaceOn(agents);
-                claims = await Task.WhenAll(candidates.Select(i => _claims.GetAsync(_settings.RunId, i.CurrentAttempt!.Value, CancellationToken.None).AsTask())).ConfigureAwait(false);
+                claims = await Task.WhenAll(batches.Select(b => _claims.GetAsync(_settings.RunId, b.Key, CancellationToken.None).AsTask())).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -62,17 +62,19 @@ public sealed partial class RunCoordinator
                 var allowance = agents.Count == 0 ? TimeSpan.FromSeconds(15) : agents.Max(a => a.HeartbeatInterval) * AgentInfo.MissedHeartbeatsWhenLost;
                 if (now - recovered < allowance) return;
             }
-            for (var i = 0; i < candidates.Count; i++)
+            for (var i = 0; i < batches.Count; i++)
             {
-                var instance = candidates[i];
-                if (claims[i] is not { Revoked: false } claim || !_running.Contains(instance)) continue;
+                if (claims[i] is not { Revoked: false } claim) continue;
                 var agent = agents.FirstOrDefault(a => a.Id == claim.Agent && a.Incarnation == claim.Incarnation);
                 if (agent is not null && !agent.IsLost(now)) continue;
-                if (!await _claims.TryRevokeAsync(_settings.RunId, instance.CurrentAttempt!.Value, claim, CancellationToken.None).ConfigureAwait(false)) continue;
+                if (!await _claims.TryRevokeAsync(_settings.RunId, batches[i].Key, claim, CancellationToken.None).ConfigureAwait(false)) continue;
                 var why = agent is null
                     ? $"agent {claim.Agent} is gone (no heartbeat from the process that took the attempt)"
                     : $"agent {claim.Agent} stopped heartbeating ({(now - agent.LastHeartbeat).TotalSeconds:0.#}s since the last one)";
-                await OnAttemptLostAsync(instance, claim.Agent, why).ConfigureAwait(false);
+                foreach (var instance in batches[i])
+                {
+                    if (_running.Contains(instance) && instance.CurrentBatch == batches[i].Key) await OnAttemptLostAsync(instance, claim.Agent, why).ConfigureAwait(false);
+                }
             }
         }
 
@@ -80,7 +82,7 @@ public sealed partial class RunCoordinator
         {
             _running.Remove(instance);
             var attemptId = instance.CurrentAttempt!.Value;
-            _revoked.Add(attemptId);
+            _revoked.Add(instance.CurrentBatch!.Value);
             // If the agent is only cut off, this stops the attempt once it hears again.
             await _backend.Bus.PublishAsync(Topics.Control, new CancelAttempt(_settings.RunId, attemptId, "handed to another agent: " + why), CancellationToken.None).ConfigureAwait(false);
             await ReleaseLeaseAsync(instance).ConfigureAwait(false);
@@ -125,18 +127,18 @@ public sealed partial class RunCoordinator
         }
 
         /// <summary>
-        /// Removes the run's attempt claims. Lost attempts and those that never answered keep a revoked
-        /// claim, so a copy of their message still waiting in the bus is dropped instead of run after the run ended.
+        /// Removes the run's claims. Batches with lost attempts or attempts that never answered keep a
+        /// revoked claim, so a copy of their message still waiting in the bus is dropped instead of run after the run ended.
         /// </summary>
         private async ValueTask ForgetClaimsAsync()
         {
             try
             {
-                foreach (var attempt in _revoked)
+                foreach (var batch in _revoked)
                 {
-                    if (await _claims.TryRevokeUnclaimedAsync(_settings.RunId, attempt, CancellationToken.None).ConfigureAwait(false)) continue;
-                    if (await _claims.GetAsync(_settings.RunId, attempt, CancellationToken.None).ConfigureAwait(false) is { Revoked: false } claim)
-                        await _claims.TryRevokeAsync(_settings.RunId, attempt, claim, CancellationToken.None).ConfigureAwait(false);
+                    if (await _claims.TryRevokeUnclaimedAsync(_settings.RunId, batch, CancellationToken.None).ConfigureAwait(false)) continue;
+                    if (await _claims.GetAsync(_settings.RunId, batch, CancellationToken.None).ConfigureAwait(false) is { Revoked: false } claim)
+                        await _claims.TryRevokeAsync(_settings.RunId, batch, claim, CancellationToken.None).ConfigureAwait(false);
                 }
                 await _claims.ForgetRunAsync(_settings.RunId, _revoked, CancellationToken.None).ConfigureAwait(false);
             }

@@ -65,8 +65,8 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
         private readonly Queue<InstanceNode> _ready = new();
         private readonly HashSet<InstanceNode> _running = [];
         private readonly HashSet<InstanceNode> _leased = [];
-        // Attempts whose claims stay revoked after the run: lost ones and those that never answered.
-        private readonly HashSet<AttemptId> _revoked = [];
+        // Batches whose claims stay revoked after the run: those with lost attempts or attempts that never answered.
+        private readonly HashSet<BatchId> _revoked = [];
         // Live agents as last listed, with their pool topics, to place tasks that ask for labels;
         // listed only when some task does.
         private IReadOnlyList<(AgentInfo Agent, string Pool)> _placement = [];
@@ -194,7 +194,7 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
             }
 
             // Attempts that did not answer within the grace period are recorded as cancelled.
-            foreach (var instance in _running) _revoked.Add(instance.CurrentAttempt!.Value);
+            foreach (var instance in _running) _revoked.Add(instance.CurrentBatch!.Value);
             foreach (var instance in _running.ToList())
             {
                 await ReleaseLeaseAsync(instance).ConfigureAwait(false);
@@ -429,67 +429,101 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
 
         private async ValueTask DispatchReadyAsync()
         {
-            // Published together after the loop: one round trip for the whole window where the bus can.
-            List<TaskDispatch>? batch = null;
-            string? batchTopic = null;
-            while (_stopReason is null && _running.Count < _settings.DispatchWindow && _ready.TryDequeue(out var instance))
+            // Batches for one topic are published together after the loop: one round trip for the whole window where the bus can.
+            List<TaskBatch>? outgoing = null;
+            string? outgoingTopic = null;
+            while (_stopReason is null && _ready.TryPeek(out var head))
             {
-                if (TopicFor(instance.Task.Definition) is not { } topic)
+                var room = _settings.DispatchWindow - _running.Count;
+                if (room <= 0) break;
+                // A short task waits for room for a whole batch while others run: a message with
+                // one attempt costs the agent and the bus about as much as one with several.
+                var size = Math.Min(BatchSizeFor(head), _ready.Count);
+                if (size > room && _running.Count > 0) break;
+                if (TopicFor(head.Task.Definition) is not { } topic)
                 {
-                    var definition = instance.Task.Definition;
-                    await ReleaseLeaseAsync(instance).ConfigureAwait(false);
-                    Complete(instance, InstanceStatus.Failed, $"no live agent has the labels {string.Join(", ", definition.Labels)}{(definition.Slots > 1 ? $" and {definition.Slots} slots" : "")} any more");
+                    var definition = head.Task.Definition;
+                    _ready.Dequeue();
+                    await ReleaseLeaseAsync(head).ConfigureAwait(false);
+                    Complete(head, InstanceStatus.Failed, $"no live agent has the labels {string.Join(", ", definition.Labels)}{(definition.Slots > 1 ? $" and {definition.Slots} slots" : "")} any more");
                     continue;
                 }
-                instance.Attempt++;
-                var number = instance.PriorAttempts + instance.Attempt;
-                var attemptId = AttemptId.New();
-                instance.CurrentAttempt = attemptId;
-                // One log directory per task, not per instance: creating a directory per item costs
-                // as much as the log file itself on a large fan-out of short tasks.
-                var attemptLog = instance.Index is { } index
-                    ? $"logs/{instance.Task.Id}/{index.ToString(System.Globalization.CultureInfo.InvariantCulture)}.attempt-{number}.log"
-                    : $"logs/{instance.Task.Id}/attempt-{number}.log";
-                var logPath = $"{_settings.RunDirectory}/{attemptLog}";
-                var artifacts = $"{_settings.RunDirectory}/artifacts/{InstanceDirectory(instance)}";
-                var dispatch = new TaskDispatch
+                var batch = new TaskBatch { Id = BatchId.New(), RunId = _settings.RunId, Attempts = new List<TaskDispatch>(Math.Min(size, room)) };
+                var attempts = (List<TaskDispatch>)batch.Attempts;
+                while (attempts.Count < Math.Min(size, room) && _ready.TryPeek(out var next) && next.Task == head.Task && (attempts.Count == 0 || BatchSizeFor(next) > 1))
                 {
-                    RunId = _settings.RunId,
-                    InstanceKey = instance.Key,
-                    TaskId = instance.Task.Id,
-                    Attempt = number,
-                    AttemptId = attemptId,
-                    Body = instance.Body!,
-                    Timeout = instance.Task.Definition.Timeout,
-                    LogPath = logPath,
-                    ArtifactDirectory = _files is null ? artifacts : WorkspacePath(artifacts)!,
-                    WorkingDirectory = instance.WorkingDirectory!,
-                    Files = _files is null ? null : new TaskFiles
-                    {
-                        Inputs = _files.InputsFor(instance.Body!, instance.Task.UpstreamFiles),
-                        SaveAs = $"runs/{_settings.RunId.Value}/files/{attemptId.Value}",
-                        LogAs = $"runs/{_settings.RunId.Value}/logs/{attemptId.Value}",
-                    },
-                    Locks = instance.Lease?.Grants ?? [],
-                    LeaseId = instance.Lease?.LeaseId,
-                    Slots = instance.Task.Definition.Slots,
-                };
-                instance.Attempts.Add(new AttemptRecord
-                {
-                    Number = number,
-                    Id = attemptId.Value,
-                    Log = attemptLog,
-                    StartedAt = _time.GetUtcNow(),
-                });
-                SetStatus(instance, InstanceStatus.Running);
-                instance.DispatchedAt = _time.GetUtcNow();
-                _running.Add(instance);
-                _observer.AttemptStarted(instance.Key, number);
-                if (batchTopic is not null && batchTopic != topic) await _backend.Bus.PublishBatchAsync(batchTopic, batch!, CancellationToken.None).ConfigureAwait(false);
-                if (batchTopic != topic) (batch, batchTopic) = ([], topic);
-                batch!.Add(dispatch);
+                    _ready.Dequeue();
+                    attempts.Add(Dispatch(next, batch.Id));
+                }
+                if (outgoingTopic is not null && outgoingTopic != topic) await _backend.Bus.PublishBatchAsync(outgoingTopic, outgoing!, CancellationToken.None).ConfigureAwait(false);
+                if (outgoingTopic != topic) (outgoing, outgoingTopic) = ([], topic);
+                outgoing!.Add(batch);
             }
-            if (batchTopic is not null) await _backend.Bus.PublishBatchAsync(batchTopic, batch!, CancellationToken.None).ConfigureAwait(false);
+            if (outgoingTopic is not null) await _backend.Bus.PublishBatchAsync(outgoingTopic, outgoing!, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// How many attempts of <paramref name="instance"/>'s task may go to an agent in one message:
+        /// several only for tasks seen to be short that hold no resources and take one slot, so
+        /// an agent never sits on work another could start (at worst a batch's few milliseconds).
+        /// </summary>
+        private int BatchSizeFor(InstanceNode instance) =>
+            instance.Lease is null && instance.Locks.Count == 0 && instance.Task.Definition.Slots == 1 && instance.Task.RunsShorterThan(ShortAttempt)
+                ? Math.Max(1, _settings.DispatchWindow / 4)
+                : 1;
+
+        /// <summary>Attempts of a task that take less than this on average travel in batches.</summary>
+        private static readonly TimeSpan ShortAttempt = TimeSpan.FromMilliseconds(10);
+
+        /// <summary>Starts the next attempt of <paramref name="instance"/>: records it as running and says what to run.</summary>
+        private TaskDispatch Dispatch(InstanceNode instance, BatchId batch)
+        {
+            instance.Attempt++;
+            var number = instance.PriorAttempts + instance.Attempt;
+            var attemptId = AttemptId.New();
+            instance.CurrentAttempt = attemptId;
+            instance.CurrentBatch = batch;
+            // One log directory per task, not per instance: creating a directory per item costs
+            // as much as the log file itself on a large fan-out of short tasks.
+            var attemptLog = instance.Index is { } index
+                ? $"logs/{instance.Task.Id}/{index.ToString(System.Globalization.CultureInfo.InvariantCulture)}.attempt-{number}.log"
+                : $"logs/{instance.Task.Id}/attempt-{number}.log";
+            var logPath = $"{_settings.RunDirectory}/{attemptLog}";
+            var artifacts = $"{_settings.RunDirectory}/artifacts/{InstanceDirectory(instance)}";
+            var dispatch = new TaskDispatch
+            {
+                RunId = _settings.RunId,
+                InstanceKey = instance.Key,
+                TaskId = instance.Task.Id,
+                Attempt = number,
+                AttemptId = attemptId,
+                Body = instance.Body!,
+                Timeout = instance.Task.Definition.Timeout,
+                LogPath = logPath,
+                ArtifactDirectory = _files is null ? artifacts : WorkspacePath(artifacts)!,
+                WorkingDirectory = instance.WorkingDirectory!,
+                Files = _files is null ? null : new TaskFiles
+                {
+                    Inputs = _files.InputsFor(instance.Body!, instance.Task.UpstreamFiles),
+                    SaveAs = $"runs/{_settings.RunId.Value}/files/{attemptId.Value}",
+                    LogAs = $"runs/{_settings.RunId.Value}/logs/{attemptId.Value}",
+                },
+                Locks = instance.Lease?.Grants ?? [],
+                LeaseId = instance.Lease?.LeaseId,
+                Slots = instance.Task.Definition.Slots,
+            };
+            instance.Attempts.Add(new AttemptRecord
+            {
+                Number = number,
+                Id = attemptId.Value,
+                Log = attemptLog,
+                StartedAt = _time.GetUtcNow(),
+            });
+            SetStatus(instance, InstanceStatus.Running);
+            instance.DispatchedAt = _time.GetUtcNow();
+            _running.Add(instance);
+            _observer.AttemptStarted(instance.Key, number);
+            return dispatch;
         }
 
         /// <summary>
@@ -521,6 +555,7 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
             attempt.Agent = result.AgentId.Value;
             attempt.StartedAt = result.StartedAt;
             attempt.FinishedAt = result.FinishedAt;
+            instance.Task.Timed(result.FinishedAt - result.StartedAt);
             if (_files is not null && result.Log is { } log) _files.FetchLog(log, $"{_settings.RunDirectory}/{attempt.Log}");
 
             if (result.HandedBack && _stopReason is null)

@@ -18,3 +18,10 @@ public readonly record struct AttemptId(string Value)
     public static AttemptId New() => new(Guid.NewGuid().ToString("N"));
     public override string ToString() => Value;
 }
+
+/// <summary>Identifies one batch of attempts on a task topic: what an agent claims before it runs them.</summary>
+public readonly record struct BatchId(string Value)
+{
+    public static BatchId New() => new(Guid.NewGuid().ToString("N"));
+    public override string ToString() => Value;
+}

@@ -5,7 +5,7 @@ namespace Orch.Protocol;
 /// <summary>Topic names shared by the coordinator and agents.</summary>
 public static class Topics
 {
-    /// <summary>Task dispatches; agents compete for them in one consumer group.</summary>
+    /// <summary>Task batches (<see cref="TaskBatch"/>); agents compete for them in one consumer group.</summary>
     public const string Tasks = "orch.tasks";
     /// <summary>Broadcast control messages (cancel an attempt); every agent reads all of them.</summary>
     public const string Control = "orch.control";
@@ -27,13 +27,26 @@ public static class Topics
 }
 
 /// <summary>
+/// What travels on the task topics: attempts of one run that one agent takes together. An agent
+/// claims the batch (one claim for all its attempts) before it runs any of them, and starts them
+/// in order as its slots free up. The coordinator sends several attempts in one batch only for
+/// short tasks, where a message per attempt would cost more than the work; a batch of one is the rule.
+/// </summary>
+public sealed record TaskBatch
+{
+    public const int CurrentVersion = 1;
+    public int Version { get; init; } = CurrentVersion;
+    public required BatchId Id { get; init; }
+    public required RunId RunId { get; init; }
+    public required IReadOnlyList<TaskDispatch> Attempts { get; init; }
+}
+
+/// <summary>
 /// What an agent must run: one attempt of one task instance, fully rendered (no templates left).
 /// Paths are absolute. Values in <see cref="ActionBody.With"/> and outputs are plain JSON-like values.
 /// </summary>
 public sealed record TaskDispatch
 {
-    public const int CurrentVersion = 1;
-    public int Version { get; init; } = CurrentVersion;
     public required RunId RunId { get; init; }
     /// <summary>Instance key, e.g. <c>count[3]</c> or <c>merge</c>.</summary>
     public required string InstanceKey { get; init; }

@@ -179,16 +179,28 @@ public sealed class SigningTests : IAsyncLifetime
         }
     }
 
-    private TaskDispatch Dispatch(string script) => new()
+    private TaskBatch Dispatch(string script)
     {
-        RunId = new RunId("20300101-000000-forged-0001"),
-        InstanceKey = "evil",
-        TaskId = "evil",
-        Attempt = 1,
-        AttemptId = AttemptId.New(),
-        Body = new ShellBody(null, script, new Dictionary<string, string>()),
-        LogPath = _dir["evil.log"],
-        ArtifactDirectory = _dir["artifacts"],
-        WorkingDirectory = _dir.Path,
-    };
+        var run = new RunId("20300101-000000-forged-0001");
+        return new TaskBatch
+        {
+            Id = BatchId.New(),
+            RunId = run,
+            Attempts =
+            [
+                new TaskDispatch
+                {
+                    RunId = run,
+                    InstanceKey = "evil",
+                    TaskId = "evil",
+                    Attempt = 1,
+                    AttemptId = AttemptId.New(),
+                    Body = new ShellBody(null, script, new Dictionary<string, string>()),
+                    LogPath = _dir["evil.log"],
+                    ArtifactDirectory = _dir["artifacts"],
+                    WorkingDirectory = _dir.Path,
+                },
+            ],
+        };
+    }
 }

@@ -18,6 +18,23 @@ internal sealed class TaskNode(TaskDefinition definition)
     public TemplateScope? Scope { get; set; }
     /// <summary>Files made by the tasks this one needs (runs whose agents do not share files).</summary>
     public IReadOnlyList<Orch.Protocol.RunFile> UpstreamFiles { get; set; } = [];
+
+    /// <summary>How many of this task's attempts have reported how long they ran, and their total run time.</summary>
+    private int _timed;
+    private TimeSpan _timedTotal;
+
+    /// <summary>Notes how long an attempt ran (as its agent measured it).</summary>
+    public void Timed(TimeSpan ran)
+    {
+        _timed++;
+        _timedTotal += ran < TimeSpan.Zero ? TimeSpan.Zero : ran;
+    }
+
+    /// <summary>
+    /// True once this task's attempts have been seen to be short (on average under <paramref name="limit"/>):
+    /// then several go to an agent in one message. A task nothing is known about yet is not.
+    /// </summary>
+    public bool RunsShorterThan(TimeSpan limit) => _timed > 0 && _timedTotal < limit * _timed;
 }
 
 /// <summary>The coordinator's working state for one task instance (one item of a fan-out, or the task itself).</summary>
@@ -35,6 +52,8 @@ internal sealed class InstanceNode(TaskNode task, string key, int? index, object
     /// <summary>Tries made by the earlier run this one resumes; attempt numbers continue after them.</summary>
     public int PriorAttempts { get; set; }
     public Orch.Protocol.AttemptId? CurrentAttempt { get; set; }
+    /// <summary>The batch the current attempt went out in: what its agent claimed.</summary>
+    public Orch.Protocol.BatchId? CurrentBatch { get; set; }
     public Orch.Protocol.TaskBody? Body { get; set; }
     /// <summary>Where the attempt starts: a full local path, or its place in the workspace when files are shipped.</summary>
     public string? WorkingDirectory { get; set; }

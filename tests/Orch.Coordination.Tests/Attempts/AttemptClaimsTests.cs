@@ -20,7 +20,7 @@ public sealed class AttemptClaimsTests
     [Fact]
     public async Task TryClaim_SecondClaimOfTheSameAttempt_Fails()
     {
-        var attempt = AttemptId.New();
+        var attempt = BatchId.New();
 
         Assert.True(await _claims.TryClaimAsync(Run, attempt, AgentA, "inc-1", Ct));
         Assert.False(await _claims.TryClaimAsync(Run, attempt, AgentB, "inc-2", Ct));
@@ -32,7 +32,7 @@ public sealed class AttemptClaimsTests
     [Fact]
     public async Task Get_AgentIdWithSlash_RoundTrips()
     {
-        var attempt = AttemptId.New();
+        var attempt = BatchId.New();
         await _claims.TryClaimAsync(Run, attempt, AgentB, "inc-2", Ct);
 
         var claim = await _claims.GetAsync(Run, attempt, Ct);
@@ -44,7 +44,7 @@ public sealed class AttemptClaimsTests
     [Fact]
     public async Task TryRevoke_ThenAnotherClaim_Fails()
     {
-        var attempt = AttemptId.New();
+        var attempt = BatchId.New();
         await _claims.TryClaimAsync(Run, attempt, AgentA, "inc-1", Ct);
         var claim = (await _claims.GetAsync(Run, attempt, Ct))!;
 
@@ -59,7 +59,7 @@ public sealed class AttemptClaimsTests
     [Fact]
     public async Task TryRevoke_WithAStaleRead_FailsAndChangesNothing()
     {
-        var attempt = AttemptId.New();
+        var attempt = BatchId.New();
         await _claims.TryClaimAsync(Run, attempt, AgentA, "inc-1", Ct);
         var stale = (await _claims.GetAsync(Run, attempt, Ct))!;
         Assert.True(await _claims.TryRevokeAsync(Run, attempt, stale, Ct));
@@ -72,8 +72,8 @@ public sealed class AttemptClaimsTests
     [Fact]
     public async Task TryRevokeUnclaimed_StopsALaterClaim_ButNotAnEarlierOne()
     {
-        var unclaimed = AttemptId.New();
-        var claimed = AttemptId.New();
+        var unclaimed = BatchId.New();
+        var claimed = BatchId.New();
         await _claims.TryClaimAsync(Run, claimed, AgentA, "inc-1", Ct);
 
         Assert.True(await _claims.TryRevokeUnclaimedAsync(Run, unclaimed, Ct));
@@ -87,13 +87,13 @@ public sealed class AttemptClaimsTests
     [Fact]
     public async Task ForgetRun_RemovesAllButTheKeptClaims_AndNoOtherRunsClaims()
     {
-        var attempts = Enumerable.Range(0, 600).Select(_ => AttemptId.New()).ToList();
+        var attempts = Enumerable.Range(0, 600).Select(_ => BatchId.New()).ToList();
         foreach (var attempt in attempts) await _claims.TryClaimAsync(Run, attempt, AgentA, "inc-1", Ct);
         var otherRun = new RunId("run-10");
-        var other = AttemptId.New();
+        var other = BatchId.New();
         await _claims.TryClaimAsync(otherRun, other, AgentA, "inc-1", Ct);
 
-        await _claims.ForgetRunAsync(Run, new HashSet<AttemptId> { attempts[7] }, Ct);
+        await _claims.ForgetRunAsync(Run, new HashSet<BatchId> { attempts[7] }, Ct);
 
         Assert.Equal([AttemptClaims.KeyFor(Run, attempts[7])], await _state.ListKeysAsync($"claims/{Run.Value}/", Ct));
         Assert.NotNull(await _claims.GetAsync(otherRun, other, Ct));
