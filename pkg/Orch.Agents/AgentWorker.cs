@@ -32,9 +32,11 @@ public sealed class AgentWorker(
     private readonly ConcurrentDictionary<AttemptId, CancellationTokenSource> _running = new();
     // Cancels that arrived before their attempt started here (or before it was registered):
     // the attempt checks this when it starts, so a cancel is never lost to that race.
-    private readonly ConcurrentDictionary<AttemptId, DateTimeOffset> _cancelled = new();
+    private readonly RecentIds<AttemptId> _cancelled = new(time ?? TimeProvider.System);
     private readonly IReadOnlyDictionary<string, string> _baseEnvironment = CurrentEnvironment();
     private readonly AttemptClaims _claims = new(backend.State);
+    // Batches this process has claimed (or tried to), so a copy delivered again is not run twice here.
+    private readonly RecentIds<BatchId> _taken = new(time ?? TimeProvider.System);
     // Results waiting to be published (see ReportResultsAsync).
     private readonly Channel<Outgoing> _outbox = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = true });
     private readonly ArtifactStore _artifacts = new(backend.State, options.ArtifactLimits);
@@ -181,6 +183,12 @@ public sealed class AgentWorker(
         var batch = delivery.Message;
         try
         {
+            if (!_taken.Add(batch.Id))
+            {
+                // This process claimed it already: a copy delivered again (an acknowledgement lost with a connection).
+                await delivery.AckAsync().ConfigureAwait(false);
+                return false;
+            }
             if (!await _claims.TryClaimAsync(batch.RunId, batch.Id, options.Id, _incarnation, stopping).ConfigureAwait(false)
                 && !await ClaimedByThisAgentAsync(batch, stopping).ConfigureAwait(false))
             {
@@ -284,7 +292,7 @@ public sealed class AgentWorker(
         var started = _time.GetUtcNow();
         using var cancel = new CancellationTokenSource();
         _running[dispatch.AttemptId] = cancel;
-        if (_cancelled.TryRemove(dispatch.AttemptId, out _)) await cancel.CancelAsync().ConfigureAwait(false);
+        if (_cancelled.Remove(dispatch.AttemptId)) await cancel.CancelAsync().ConfigureAwait(false);
         var renewal = dispatch.LeaseId is { } leaseId ? RenewLeaseAsync(leaseId, cancel.Token) : Task.CompletedTask;
         try
         {
@@ -496,17 +504,12 @@ public sealed class AgentWorker(
         while (true)
         {
             var delivery = await control.ReadAsync(stop).ConfigureAwait(false);
-            var now = _time.GetUtcNow();
-            _cancelled[delivery.Message.AttemptId] = now;
+            // Cancels for attempts that never come here (another agent ran them) are forgotten after a while.
+            _cancelled.Add(delivery.Message.AttemptId);
             if (_running.TryGetValue(delivery.Message.AttemptId, out var cts))
             {
-                _cancelled.TryRemove(delivery.Message.AttemptId, out _);
+                _cancelled.Remove(delivery.Message.AttemptId);
                 try { await cts.CancelAsync().ConfigureAwait(false); } catch (ObjectDisposedException) { }
-            }
-            if (_cancelled.Count > 10_000)
-            {
-                // Cancels for attempts that never came here (another agent ran them): forget old ones.
-                foreach (var (id, at) in _cancelled) if (now - at > TimeSpan.FromMinutes(10)) _cancelled.TryRemove(id, out _);
             }
             await delivery.AckAsync().ConfigureAwait(false);
         }

@@ -1,0 +1,128 @@
+using Orch.Actions;
+using Orch.Coordination;
+using Orch.Coordination.Attempts;
+using Orch.Coordination.Embedded;
+using Orch.Protocol;
+
+namespace Orch.Agents.Tests;
+
+/// <summary>An agent of a shared backend taking batches of attempts: one claim per batch, attempts in order, hand-back at shutdown.</summary>
+public sealed class AgentBatchTests : IAsyncLifetime
+{
+    private static readonly RunId Run = new("run-batches");
+    private readonly EmbeddedBackend _backend = new(null);
+    private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("orch-agent-batch-");
+    private readonly CancellationTokenSource _stopAgent = new();
+    private IMessageSubscription<TaskResult> _results = null!;
+    private Task _agent = Task.CompletedTask;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync()
+    {
+        _results = await _backend.Bus.SubscribeAsync<TaskResult>(Topics.Results(Run), "coordinator", Ct);
+        var worker = new AgentWorker(_backend, ActionRegistry.CreateDefault(), new AgentOptions
+        {
+            Id = new AgentId("batch-agent"),
+            Slots = 1,
+            ClaimAttempts = true,
+            WorkDirectory = Path.Combine(_directory.FullName, "agent"),
+        });
+        _agent = worker.RunAsync(_stopAgent.Token);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopAgent.CancelAsync();
+        await _agent.WaitAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
+        await _results.DisposeAsync();
+        await _backend.DisposeAsync();
+        _stopAgent.Dispose();
+        _directory.Delete(recursive: true);
+    }
+
+    private TaskDispatch Shell(string script) => new()
+    {
+        RunId = Run,
+        InstanceKey = "t[" + Guid.NewGuid().ToString("N")[..6] + "]",
+        TaskId = "t",
+        Attempt = 1,
+        AttemptId = AttemptId.New(),
+        Body = new ShellBody(null, script, new Dictionary<string, string>()),
+        LogPath = Path.Combine(_directory.FullName, "logs", Guid.NewGuid().ToString("N") + ".log"),
+        ArtifactDirectory = Path.Combine(_directory.FullName, "artifacts"),
+        WorkingDirectory = _directory.FullName,
+    };
+
+    private static TaskBatch Batch(params TaskDispatch[] attempts) => new() { Id = BatchId.New(), RunId = Run, Attempts = attempts };
+
+    private async Task<List<TaskResult>> ResultsAsync(int count)
+    {
+        var results = new List<TaskResult>();
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        limit.CancelAfter(TimeSpan.FromSeconds(20));
+        while (results.Count < count)
+        {
+            var delivery = await _results.ReadAsync(limit.Token);
+            results.Add(delivery.Message);
+            await delivery.AckAsync();
+        }
+        return results;
+    }
+
+    private string Ran => Path.Combine(_directory.FullName, "ran.log");
+
+    [Fact]
+    public async Task ABatch_IsClaimedOnce_ItsAttemptsRunInOrder_AndARedeliveredCopyIsDropped()
+    {
+        var attempts = Enumerable.Range(0, 3).Select(_ => Shell("echo \"$ORCH_ATTEMPT_ID\" >> ran.log")).ToArray();
+        var batch = Batch(attempts);
+
+        await _backend.Bus.PublishAsync(Topics.Tasks, batch, Ct);
+        var results = await ResultsAsync(3);
+
+        Assert.All(results, r => Assert.Equal(AttemptStatus.Succeeded, r.Status));
+        Assert.Equal(attempts.Select(a => a.AttemptId), results.Select(r => r.AttemptId));
+        Assert.Equal(attempts.Select(a => a.AttemptId.Value), File.ReadAllLines(Ran));
+        var claim = await new AttemptClaims(_backend.State).GetAsync(Run, batch.Id, Ct);
+        Assert.Equal(new AgentId("batch-agent"), claim!.Agent);
+
+        // The same batch again (a redelivery), then a new one: the agent reads them in order with its
+        // one slot, so once the new one's result is in, the copy has been dealt with.
+        var next = Shell("echo \"$ORCH_ATTEMPT_ID\" >> ran.log");
+        await _backend.Bus.PublishAsync(Topics.Tasks, batch, Ct);
+        await _backend.Bus.PublishAsync(Topics.Tasks, Batch(next), Ct);
+        var after = Assert.Single(await ResultsAsync(1));
+
+        Assert.Equal(next.AttemptId, after.AttemptId);
+        Assert.Equal([.. attempts.Select(a => a.AttemptId.Value), next.AttemptId.Value], File.ReadAllLines(Ran));
+    }
+
+    [Fact]
+    public async Task StoppingMidBatch_HandsBackTheRunningAttemptAndThoseNotStarted()
+    {
+        var started = Path.Combine(_directory.FullName, "started");
+        var first = Shell($"touch '{started}'; sleep 30");
+        var rest = new[] { Shell("echo \"$ORCH_ATTEMPT_ID\" >> ran.log"), Shell("echo \"$ORCH_ATTEMPT_ID\" >> ran.log") };
+        await _backend.Bus.PublishAsync(Topics.Tasks, Batch([first, .. rest]), Ct);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (!File.Exists(started))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the batch's first attempt did not start");
+            await Task.Delay(10, Ct);
+        }
+
+        await _stopAgent.CancelAsync();
+        await _agent.WaitAsync(TimeSpan.FromSeconds(20), Ct);
+        var results = await ResultsAsync(3);
+
+        Assert.Equal(new[] { first, rest[0], rest[1] }.Select(a => a.AttemptId.Value).Order(), results.Select(r => r.AttemptId.Value).Order());
+        Assert.All(results, r =>
+        {
+            Assert.True(r.HandedBack, $"{r.InstanceKey} was not handed back: {r.Status} {r.Error}");
+            Assert.Equal(AttemptStatus.Cancelled, r.Status);
+            Assert.Contains("shutting down", r.Error, StringComparison.Ordinal);
+        });
+        Assert.False(File.Exists(Ran), "an attempt started after the agent was told to stop");
+    }
+}
