@@ -231,7 +231,7 @@ public sealed class AgentWorker(
 
     /// <summary>
     /// Publishes results as they are queued; those queued while a publish is under way go out
-    /// together in the next one. Ends when the outbox is completed and empty.
+    /// together in the next message. Ends when the outbox is completed and empty.
     /// </summary>
     private async Task ReportResultsAsync()
     {
@@ -247,7 +247,8 @@ public sealed class AgentWorker(
                 {
                     // A backend outage is waited out beneath this call (the agent host wraps shared
                     // backends in a PatientBackend): the batch was acknowledged, so this is the only trace of the work.
-                    await backend.Bus.PublishBatchAsync(Topics.Results(run.Key), run.Select(p => p.Result).ToList(), CancellationToken.None).ConfigureAwait(false);
+                    var message = new ResultBatch { RunId = run.Key, Results = run.Select(p => p.Result).ToList() };
+                    await backend.Bus.PublishAsync(Topics.Results(run.Key), message, CancellationToken.None).ConfigureAwait(false);
                     foreach (var published in run) published.Reported?.Invoke();
                 }
                 catch (Exception ex)

@@ -134,7 +134,7 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
 
         public async Task<RunReport> ExecuteAsync(CancellationToken cancellationToken)
         {
-            await using var results = await _backend.Bus.SubscribeAsync<TaskResult>(Topics.Results(_settings.RunId), "coordinator", cancellationToken).ConfigureAwait(false);
+            await using var results = await _backend.Bus.SubscribeAsync<ResultBatch>(Topics.Results(_settings.RunId), "coordinator", cancellationToken).ConfigureAwait(false);
             using var pumpStop = new CancellationTokenSource();
             var pump = PumpResultsAsync(results, pumpStop.Token);
             await using var onCancel = cancellationToken.Register(() => _events.Writer.TryWrite(new StopRequested(RunStatus.Cancelled)));
@@ -226,14 +226,17 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
             };
         }
 
-        private async Task PumpResultsAsync(IMessageSubscription<TaskResult> results, CancellationToken cancellationToken)
+        private async Task PumpResultsAsync(IMessageSubscription<ResultBatch> results, CancellationToken cancellationToken)
         {
             try
             {
                 while (!cancellationToken.IsCancellationRequested)
                 {
-                    var batch = await results.ReadBatchAsync(256, cancellationToken).ConfigureAwait(false);
-                    foreach (var delivery in batch.Deliveries) _events.Writer.TryWrite(new ResultArrived(delivery.Message));
+                    var batch = await results.ReadBatchAsync(64, cancellationToken).ConfigureAwait(false);
+                    foreach (var delivery in batch.Deliveries)
+                    {
+                        foreach (var result in delivery.Message.Results) _events.Writer.TryWrite(new ResultArrived(result));
+                    }
                     await batch.AckAsync().ConfigureAwait(false);
                 }
             }

@@ -9,7 +9,7 @@ public static class Topics
     public const string Tasks = "orch.tasks";
     /// <summary>Broadcast control messages (cancel an attempt); every agent reads all of them.</summary>
     public const string Control = "orch.control";
-    /// <summary>Results of one run, read by that run's coordinator.</summary>
+    /// <summary>Results of one run (<see cref="ResultBatch"/>), read by that run's coordinator.</summary>
     public static string Results(RunId run) => $"orch.results.{run.Value}";
     public const string AgentsGroup = "agents";
 
@@ -138,6 +138,15 @@ public sealed record TaskResult
     public required DateTimeOffset FinishedAt { get; init; }
 
     public static readonly IReadOnlyDictionary<string, object?> EmptyOutputs = new Dictionary<string, object?>();
+}
+
+/// <summary>What travels on a run's results topic: results an agent had ready at the same time, sent as one message.</summary>
+public sealed record ResultBatch
+{
+    public const int CurrentVersion = 1;
+    public int Version { get; init; } = CurrentVersion;
+    public required RunId RunId { get; init; }
+    public required IReadOnlyList<TaskResult> Results { get; init; }
 }
 
 /// <summary>Asks whichever agent runs <see cref="AttemptId"/> to stop it.</summary>

@@ -13,14 +13,14 @@ public sealed class AgentBatchTests : IAsyncLifetime
     private readonly EmbeddedBackend _backend = new(null);
     private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("orch-agent-batch-");
     private readonly CancellationTokenSource _stopAgent = new();
-    private IMessageSubscription<TaskResult> _results = null!;
+    private IMessageSubscription<ResultBatch> _results = null!;
     private Task _agent = Task.CompletedTask;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     public async ValueTask InitializeAsync()
     {
-        _results = await _backend.Bus.SubscribeAsync<TaskResult>(Topics.Results(Run), "coordinator", Ct);
+        _results = await _backend.Bus.SubscribeAsync<ResultBatch>(Topics.Results(Run), "coordinator", Ct);
         var worker = new AgentWorker(_backend, ActionRegistry.CreateDefault(), new AgentOptions
         {
             Id = new AgentId("batch-agent"),
@@ -64,7 +64,8 @@ public sealed class AgentBatchTests : IAsyncLifetime
         while (results.Count < count)
         {
             var delivery = await _results.ReadAsync(limit.Token);
-            results.Add(delivery.Message);
+            Assert.All(delivery.Message.Results, r => Assert.Equal(Run, r.RunId));
+            results.AddRange(delivery.Message.Results);
             await delivery.AckAsync();
         }
         return results;
