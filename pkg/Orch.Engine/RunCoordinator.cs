@@ -713,7 +713,8 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
         private TemplateScope BuildScope(IEnumerable<string> upstream)
         {
             var tasks = new Dictionary<string, object?>(StringComparer.Ordinal);
-            foreach (var id in upstream) tasks[id] = TaskView(_tasks[id]);
+            // Upstream tasks have finished, so what they show templates no longer changes: made once per task.
+            foreach (var id in upstream) tasks[id] = _tasks[id].View ??= TaskView(_tasks[id]);
             return new TemplateScope { Params = _scopeParams, Tasks = tasks };
         }
 
@@ -722,17 +723,21 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
                 ? new TemplateScope { Params = instance.Task.Scope!.Params, Tasks = instance.Task.Scope.Tasks, HasItem = true, Item = instance.Item, Index = instance.Index ?? 0 }
                 : instance.Task.Scope!;
 
-        /// <summary>Every task reachable through needs, so templates may read outputs of any ancestor.</summary>
-        private IEnumerable<string> Upstream(TaskNode task)
+        /// <summary>
+        /// Every task reachable through needs, so templates may read outputs of any ancestor. Made from
+        /// the needs' own sets (they started first) and kept: walking the whole ancestry of every task
+        /// would cost a long chain of tasks time in the square of its length.
+        /// </summary>
+        private HashSet<string> Upstream(TaskNode task)
         {
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            var stack = new Stack<string>(task.Definition.Needs);
-            while (stack.TryPop(out var id))
+            if (task.Upstream is { } known) return known;
+            var all = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var need in task.Definition.Needs)
             {
-                if (!seen.Add(id)) continue;
-                foreach (var need in _tasks[id].Definition.Needs) stack.Push(need);
+                all.Add(need);
+                all.UnionWith(Upstream(_tasks[need]));
             }
-            return seen;
+            return task.Upstream = all;
         }
 
         /// <summary>What <c>tasks.ID</c> shows a template: a fan-out's outputs are a list in item order.</summary>
