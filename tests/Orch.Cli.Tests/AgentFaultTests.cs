@@ -81,6 +81,51 @@ public sealed class AgentFaultTests : RedisClusterTests
     }
 
     [Fact]
+    public async Task KillDashNineAnAgentTakingBatchesOfShortTasks_RunCompletesAndOnlyLostAttemptsRanTwice()
+    {
+        using var dir = new TempDir();
+        // Short tasks: after the first results they travel to the agents many to a message.
+        dir.Write("short.yml", """
+            name: short-marks
+            params:
+              marks: { description: directory for the marks attempts leave }
+            tasks:
+              mark:
+                for_each: "{{ 3000 }}"
+                env:
+                  MARKS: "{{ params.marks }}"
+                run: echo "$PPID" > "$MARKS/$ORCH_INSTANCE.$ORCH_ATTEMPT_ID"
+            """);
+        var marks = Directory.CreateDirectory(Path.Combine(dir.Path, "marks")).FullName;
+        using var run = OrchCli.Start(dir.Path, "run", "short.yml", "--backend", Backend, "--cluster-key-file", KeyFile, "--json", "-p", $"marks={marks}", "--timeout", "120s");
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (Marks(marks).Count < 300)
+        {
+            Assert.True(DateTime.UtcNow < deadline && !run.HasExited, "the run did not get going" + Logs());
+            await Task.Delay(10, TestContext.Current.CancellationToken);
+        }
+        // The busiest agent so far: it holds a batch of attempts when it dies.
+        var busiest = Marks(marks).GroupBy(m => m.Pid).MaxBy(g => g.Count())!.Key;
+        var victim = Agents.Single(a => a.Pid == busiest);
+        await victim.KillHardAsync();
+        var result = await run.WaitAsync(TimeSpan.FromSeconds(120));
+
+        Assert.True(result.ExitCode == 0, result + Logs());
+        using var json = JsonDocument.Parse(result.Stdout);
+        var task = json.RootElement.GetProperty("tasks").EnumerateArray().Single();
+        Assert.Equal(3000, task.GetProperty("succeeded").GetInt32());
+        var lost = task.GetProperty("lost").GetInt32();
+        // Each lost attempt ran again once; nothing else was run twice.
+        Assert.Equal(3000 + lost, task.GetProperty("attempts").GetInt32());
+        var all = Marks(marks);
+        Assert.Equal(3000, all.Select(m => m.Instance).Distinct().Count());
+        Assert.True(all.Count <= 3000 + lost, $"{all.Count} attempts left marks, but only {lost} were lost");
+        var survivors = Agents.Where(a => a != victim).Select(a => a.Pid).ToHashSet();
+        Assert.All(all.Where(m => m.Pid != busiest), m => Assert.Contains(m.Pid, survivors));
+    }
+
+    [Fact]
     public async Task LockHolderDies_ItsLeaseIsReleasedAndTheWaitersProceed()
     {
         using var dir = new TempDir();

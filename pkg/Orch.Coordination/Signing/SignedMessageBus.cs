@@ -26,7 +26,7 @@ namespace Orch.Coordination.Signing;
 /// next message and <c>TryRead</c> goes on to the next ready one, returning false only when no
 /// acceptable message is ready.</para>
 /// <para>The MAC does not stop a replay of a message that was once valid on the same topic; the
-/// per-attempt claims of the protocol do that. Payloads are authenticated, not encrypted.</para>
+/// claims of the protocol do that. Payloads are authenticated, not encrypted.</para>
 /// </remarks>
 public sealed class SignedMessageBus : IMessageBus
 {
