@@ -134,6 +134,13 @@ public sealed class AgentWorker(
     private async Task StartBatchAsync(Delivery<TaskBatch> delivery, SemaphoreSlim slots, ConcurrentDictionary<Task, byte> inFlight, CancellationToken stopping)
     {
         var batch = delivery.Message;
+        if (batch.Attempts is not { Count: > 0 })
+        {
+            // Nothing to run (no coordinator sends this): drop it rather than hold a slot for it.
+            await delivery.AckAsync().ConfigureAwait(false);
+            slots.Release();
+            return;
+        }
         if (options.ClaimAttempts && !await TryClaimAsync(delivery, stopping).ConfigureAwait(false))
         {
             slots.Release();

@@ -451,16 +451,17 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
                     Complete(head, InstanceStatus.Failed, $"no live agent has the labels {string.Join(", ", definition.Labels)}{(definition.Slots > 1 ? $" and {definition.Slots} slots" : "")} any more");
                     continue;
                 }
-                var batch = new TaskBatch { Id = BatchId.New(), RunId = _settings.RunId, Attempts = new List<TaskDispatch>(Math.Min(size, room)) };
-                var attempts = (List<TaskDispatch>)batch.Attempts;
-                while (attempts.Count < Math.Min(size, room) && _ready.TryPeek(out var next) && next.Task == head.Task && (attempts.Count == 0 || BatchSizeFor(next) > 1))
+                var id = BatchId.New();
+                var take = Math.Min(size, room);
+                var attempts = new List<TaskDispatch>(take);
+                while (attempts.Count < take && _ready.TryPeek(out var next) && next.Task == head.Task && (attempts.Count == 0 || BatchSizeFor(next) > 1))
                 {
                     _ready.Dequeue();
-                    attempts.Add(Dispatch(next, batch.Id));
+                    attempts.Add(Dispatch(next, id));
                 }
                 if (outgoingTopic is not null && outgoingTopic != topic) await _backend.Bus.PublishBatchAsync(outgoingTopic, outgoing!, CancellationToken.None).ConfigureAwait(false);
                 if (outgoingTopic != topic) (outgoing, outgoingTopic) = ([], topic);
-                outgoing!.Add(batch);
+                outgoing!.Add(new TaskBatch { Id = id, RunId = _settings.RunId, Attempts = attempts });
             }
             if (outgoingTopic is not null) await _backend.Bus.PublishBatchAsync(outgoingTopic, outgoing!, CancellationToken.None).ConfigureAwait(false);
         }

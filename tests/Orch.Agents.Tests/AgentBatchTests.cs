@@ -100,6 +100,19 @@ public sealed class AgentBatchTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AnEmptyBatch_IsDropped_WithoutKeepingTheAgentsOnlySlot()
+    {
+        var next = Shell("echo \"$ORCH_ATTEMPT_ID\" >> ran.log");
+
+        await _backend.Bus.PublishAsync(Topics.Tasks, Batch(), Ct);
+        await _backend.Bus.PublishAsync(Topics.Tasks, Batch(next), Ct);
+        var result = Assert.Single(await ResultsAsync(1));
+
+        Assert.Equal(next.AttemptId, result.AttemptId);
+        Assert.Equal(AttemptStatus.Succeeded, result.Status);
+    }
+
+    [Fact]
     public async Task StoppingMidBatch_HandsBackTheRunningAttemptAndThoseNotStarted()
     {
         var started = Path.Combine(_directory.FullName, "started");
