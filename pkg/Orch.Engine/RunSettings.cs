@@ -12,7 +12,8 @@ public sealed record RunSettings
     public required string RunDirectory { get; init; }
     /// <summary>
     /// Most attempts handed to agents and not yet answered. Agents run only as many as they have
-    /// slots; a window a few times larger keeps them busy while results travel back.
+    /// slots; a window a few times larger keeps them busy while results travel back. Attempts of
+    /// short tasks go out up to a quarter of the window to a message.
     /// </summary>
     public int DispatchWindow { get; init; } = Environment.ProcessorCount * 8;
     /// <summary>Limit for the whole run; null for none.</summary>
