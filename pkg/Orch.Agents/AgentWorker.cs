@@ -268,23 +268,8 @@ public sealed class AgentWorker(
     }
 
     /// <summary>The result of an attempt this agent took but will not start because it is shutting down.</summary>
-    private TaskResult HandedBack(TaskDispatch dispatch)
-    {
-        var now = _time.GetUtcNow();
-        return new TaskResult
-        {
-            HandedBack = true,
-            RunId = dispatch.RunId,
-            InstanceKey = dispatch.InstanceKey,
-            Attempt = dispatch.Attempt,
-            AttemptId = dispatch.AttemptId,
-            AgentId = options.Id,
-            Status = AttemptStatus.Cancelled,
-            Error = $"handed back: agent {options.Id} is shutting down",
-            StartedAt = now,
-            FinishedAt = now,
-        };
-    }
+    private TaskResult HandedBack(TaskDispatch dispatch) =>
+        Result(dispatch, new Outcome(AttemptStatus.Cancelled, null, null, true, TaskResult.EmptyOutputs), _time.GetUtcNow(), handedBack: true);
 
     /// <summary>
     /// True when the claim that made ours fail is in fact ours: a claim written just before a
@@ -323,25 +308,7 @@ public sealed class AgentWorker(
                 _logger.LogError(ex, "Attempt {Attempt} of {TaskId} in run {RunId} failed inside the agent", dispatch.Attempt, dispatch.InstanceKey, dispatch.RunId);
                 outcome = new Outcome(AttemptStatus.Failed, null, $"agent error: {ex.Message}", true, TaskResult.EmptyOutputs);
             }
-            var handedBack = _handingBack && outcome.Status == AttemptStatus.Cancelled;
-            return new TaskResult
-            {
-                HandedBack = handedBack,
-                RunId = dispatch.RunId,
-                InstanceKey = dispatch.InstanceKey,
-                Attempt = dispatch.Attempt,
-                AttemptId = dispatch.AttemptId,
-                AgentId = options.Id,
-                Status = outcome.Status,
-                ExitCode = outcome.ExitCode,
-                Error = handedBack ? $"handed back: agent {options.Id} is shutting down" : outcome.Error,
-                Retryable = outcome.Retryable,
-                Outputs = outcome.Outputs,
-                Files = outcome.Files,
-                Log = outcome.Log,
-                StartedAt = started,
-                FinishedAt = _time.GetUtcNow(),
-            };
+            return Result(dispatch, outcome, started, handedBack: _handingBack && outcome.Status == AttemptStatus.Cancelled);
         }
         finally
         {
@@ -350,6 +317,26 @@ public sealed class AgentWorker(
             await IgnoreCancel(renewal).ConfigureAwait(false);
         }
     }
+
+    /// <summary>What the coordinator hears of an attempt; one handed back says so instead of why it stopped.</summary>
+    private TaskResult Result(TaskDispatch dispatch, Outcome outcome, DateTimeOffset started, bool handedBack) => new()
+    {
+        HandedBack = handedBack,
+        RunId = dispatch.RunId,
+        InstanceKey = dispatch.InstanceKey,
+        Attempt = dispatch.Attempt,
+        AttemptId = dispatch.AttemptId,
+        AgentId = options.Id,
+        Status = outcome.Status,
+        ExitCode = outcome.ExitCode,
+        Error = handedBack ? $"handed back: agent {options.Id} is shutting down" : outcome.Error,
+        Retryable = outcome.Retryable,
+        Outputs = outcome.Outputs,
+        Files = outcome.Files,
+        Log = outcome.Log,
+        StartedAt = started,
+        FinishedAt = _time.GetUtcNow(),
+    };
 
     private sealed record Outcome(AttemptStatus Status, int? ExitCode, string? Error, bool Retryable, IReadOnlyDictionary<string, object?> Outputs)
     {
