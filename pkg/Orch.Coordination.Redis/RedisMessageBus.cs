@@ -37,7 +37,12 @@ namespace Orch.Coordination.Redis;
 public sealed class RedisMessageBus : IMessageBus
 {
     /// <summary>How long an entry stays with a consumer that has not acknowledged it, unless given.</summary>
-    public static readonly TimeSpan DefaultClaimIdleTime = TimeSpan.FromSeconds(30);
+    /// <remarks>
+    /// Short, because orch's consumers acknowledge at once (an agent as soon as it has claimed a
+    /// batch, the claim guarding it from then on): an entry pending this long was read by a process
+    /// that died before it got that far, and a second delivery to a live one is dropped by the claim.
+    /// </remarks>
+    public static readonly TimeSpan DefaultClaimIdleTime = TimeSpan.FromSeconds(5);
 
     /// <summary>The longest pause between polls of an idle subscription.</summary>
     /// <remarks>Publishes wake idle readers, so this poll only bounds the wait when a wake-up is lost (a reconnect).</remarks>
@@ -126,7 +131,7 @@ public sealed class RedisMessageBus : IMessageBus
 
     /// <param name="database">The database to use.</param>
     /// <param name="prefix">Starts every Redis key the bus touches.</param>
-    /// <param name="claimIdleTime">How long an unacknowledged entry stays with its consumer before others may claim it; 30 s unless given.</param>
+    /// <param name="claimIdleTime">How long an unacknowledged entry stays with its consumer before others may claim it; 5 s unless given.</param>
     public RedisMessageBus(IDatabase database, string prefix, TimeSpan? claimIdleTime = null)
     {
         ArgumentNullException.ThrowIfNull(database);
