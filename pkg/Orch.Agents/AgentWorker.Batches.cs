@@ -106,7 +106,8 @@ public sealed partial class AgentWorker
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
         {
-            // Unacknowledged, the message goes to an agent again later.
+            // Unacknowledged, the message goes to an agent again later, this one included.
+            _taken.Remove(batch.Id);
             _logger.LogError(ex, "Could not claim {Count} attempt(s) of run {RunId}", batch.Attempts.Count, batch.RunId);
             return false;
         }

@@ -10,13 +10,16 @@ namespace Orch.Agents.Tests;
 public sealed class AgentBatchTests : IAsyncLifetime
 {
     private static readonly RunId Run = new("run-batches");
-    private readonly EmbeddedBackend _backend = new(null);
+    private readonly EmbeddedBackend _embedded = new(null);
+    private readonly ClaimsFailingOnce _backend;
     private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("orch-agent-batch-");
     private readonly CancellationTokenSource _stopAgent = new();
     private IMessageSubscription<ResultBatch> _results = null!;
     private Task _agent = Task.CompletedTask;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public AgentBatchTests() => _backend = new ClaimsFailingOnce(_embedded);
 
     public async ValueTask InitializeAsync()
     {
@@ -36,7 +39,7 @@ public sealed class AgentBatchTests : IAsyncLifetime
         await _stopAgent.CancelAsync();
         await _agent.WaitAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
         await _results.DisposeAsync();
-        await _backend.DisposeAsync();
+        await _embedded.DisposeAsync();
         _stopAgent.Dispose();
         _directory.Delete(recursive: true);
     }
@@ -113,6 +116,24 @@ public sealed class AgentBatchTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ABatchWhoseClaimCouldNotBeWritten_RunsWhenItIsDeliveredAgain()
+    {
+        var attempt = Shell("echo \"$ORCH_ATTEMPT_ID\" >> ran.log");
+        var batch = Batch(attempt);
+        _backend.FailNextClaim = true;
+
+        await _backend.Bus.PublishAsync(Topics.Tasks, batch, Ct);
+        // Delivered again (as the bus does with a message nobody acknowledged), to the same agent.
+        await _backend.Bus.PublishAsync(Topics.Tasks, batch, Ct);
+        var result = Assert.Single(await ResultsAsync(1));
+
+        Assert.False(_backend.FailNextClaim, "the first claim was not tried");
+        Assert.Equal(attempt.AttemptId, result.AttemptId);
+        Assert.Equal(AttemptStatus.Succeeded, result.Status);
+        Assert.Equal([attempt.AttemptId.Value], File.ReadAllLines(Ran));
+    }
+
+    [Fact]
     public async Task StoppingMidBatch_HandsBackTheRunningAttemptAndThoseNotStarted()
     {
         var started = Path.Combine(_directory.FullName, "started");
@@ -138,5 +159,40 @@ public sealed class AgentBatchTests : IAsyncLifetime
             Assert.Contains("shutting down", r.Error, StringComparison.Ordinal);
         });
         Assert.False(File.Exists(Ran), "an attempt started after the agent was told to stop");
+    }
+
+    /// <summary>The embedded backend, except that the next claim written fails as an unreachable store would.</summary>
+    private sealed class ClaimsFailingOnce(EmbeddedBackend inner) : ICoordinationBackend
+    {
+        private readonly FailingState _state = new(inner.State);
+
+        public bool FailNextClaim { get => _state.FailNext; set => _state.FailNext = value; }
+        public string Name => inner.Name;
+        public IMessageBus Bus => inner.Bus;
+        public IStateStore State => _state;
+        public IResourceLocks Locks => inner.Locks;
+        public IAgentRegistry Agents => inner.Agents;
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+        private sealed class FailingState(IStateStore store) : IStateStore
+        {
+            public volatile bool FailNext;
+
+            public ValueTask<VersionedValue?> GetAsync(string key, CancellationToken cancellationToken) => store.GetAsync(key, cancellationToken);
+
+            public ValueTask<long?> TrySetAsync(string key, ReadOnlyMemory<byte> value, long? expectedVersion, CancellationToken cancellationToken)
+            {
+                if (key.StartsWith("claims/", StringComparison.Ordinal) && FailNext)
+                {
+                    FailNext = false;
+                    throw new IOException("the state store is unreachable");
+                }
+                return store.TrySetAsync(key, value, expectedVersion, cancellationToken);
+            }
+
+            public ValueTask<bool> DeleteAsync(string key, CancellationToken cancellationToken) => store.DeleteAsync(key, cancellationToken);
+
+            public ValueTask<IReadOnlyList<string>> ListKeysAsync(string prefix, CancellationToken cancellationToken) => store.ListKeysAsync(prefix, cancellationToken);
+        }
     }
 }
