@@ -39,17 +39,16 @@ public sealed partial class AgentWorker
             slots.Release();
             return;
         }
-        if (Options.ClaimAttempts && !await TryClaimAsync(delivery, stopping).ConfigureAwait(false))
+        if (!Options.ClaimAttempts)
+        {
+            // An agent inside orch run cannot be lost apart from its coordinator: nothing to claim,
+            // and no other agent a second delivery could go to.
+            await delivery.AckAsync().ConfigureAwait(false);
+        }
+        else if (!await TryClaimAsync(delivery, stopping).ConfigureAwait(false))
         {
             slots.Release();
             return;
-        }
-        // Without claims (agents inside orch run) the message stays unacknowledged until all the batch's results are out.
-        Action? reported = null;
-        if (!Options.ClaimAttempts)
-        {
-            var unreported = batch.Attempts.Count;
-            reported = () => { if (Interlocked.Decrement(ref unreported) == 0) _ = delivery.AckAsync().AsTask(); };
         }
         var held = 1;
         for (var i = 0; i < batch.Attempts.Count; i++)
@@ -65,10 +64,10 @@ public sealed partial class AgentWorker
                 // Stopping before these attempts started: hand them back at once rather than
                 // leave them to be found lost once this agent is gone.
                 if (held > 0) slots.Release(held);
-                foreach (var unstarted in batch.Attempts.Skip(i)) Report(HandedBack(unstarted), reported);
+                foreach (var unstarted in batch.Attempts.Skip(i)) Report(HandedBack(unstarted));
                 throw;
             }
-            var work = RunAndReleaseAsync(dispatch, reported, slots, taken);
+            var work = RunAndReleaseAsync(dispatch, slots, taken);
             held = 0;
             if (!work.IsCompleted)
             {
@@ -113,11 +112,11 @@ public sealed partial class AgentWorker
         }
     }
 
-    private async Task RunAndReleaseAsync(TaskDispatch dispatch, Action? reported, SemaphoreSlim slots, int taken)
+    private async Task RunAndReleaseAsync(TaskDispatch dispatch, SemaphoreSlim slots, int taken)
     {
         try
         {
-            Report(await ExecuteAsync(dispatch).ConfigureAwait(false), reported);
+            Report(await ExecuteAsync(dispatch).ConfigureAwait(false));
         }
         catch (Exception ex)
         {
@@ -130,10 +129,8 @@ public sealed partial class AgentWorker
         }
     }
 
-    /// <summary>Queues a result for <see cref="ReportResultsAsync"/>; <paramref name="reported"/> runs once it is published.</summary>
-    private void Report(TaskResult result, Action? reported) => _outbox.Writer.TryWrite(new Outgoing(result, reported));
-
-    private sealed record Outgoing(TaskResult Result, Action? Reported);
+    /// <summary>Queues a result for <see cref="ReportResultsAsync"/>.</summary>
+    private void Report(TaskResult result) => _outbox.Writer.TryWrite(result);
 
     /// <summary>
     /// Publishes results as they are queued; those queued while a publish is under way go out
@@ -142,20 +139,19 @@ public sealed partial class AgentWorker
     private async Task ReportResultsAsync()
     {
         var reader = _outbox.Reader;
-        var pending = new List<Outgoing>();
+        var pending = new List<TaskResult>();
         while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
         {
             pending.Clear();
             while (pending.Count < 256 && reader.TryRead(out var next)) pending.Add(next);
-            foreach (var run in pending.GroupBy(p => p.Result.RunId))
+            foreach (var run in pending.GroupBy(r => r.RunId))
             {
                 try
                 {
                     // A backend outage is waited out beneath this call (the agent host wraps shared
                     // backends in a PatientBackend): the batch was acknowledged, so this is the only trace of the work.
-                    var message = new ResultBatch { RunId = run.Key, Results = run.Select(p => p.Result).ToList() };
+                    var message = new ResultBatch { RunId = run.Key, Results = run.ToList() };
                     await Backend.Bus.PublishAsync(Topics.Results(run.Key), message, CancellationToken.None).ConfigureAwait(false);
-                    foreach (var published in run) published.Reported?.Invoke();
                 }
                 catch (Exception ex)
                 {

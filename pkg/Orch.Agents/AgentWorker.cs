@@ -38,7 +38,7 @@ public sealed partial class AgentWorker(
     // Batches this process has claimed (or tried to), so a copy delivered again is not run twice here.
     private readonly RecentIds<BatchId> _taken = new(time ?? TimeProvider.System);
     // Results waiting to be published (see ReportResultsAsync).
-    private readonly Channel<Outgoing> _outbox = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<TaskResult> _outbox = Channel.CreateUnbounded<TaskResult>(new UnboundedChannelOptions { SingleReader = true });
     private readonly ArtifactStore _artifacts = new(backend.State, options.ArtifactLimits);
     // Made on first use: only runs whose files travel through the backend need them.
     private readonly Lazy<FileCache> _cache = new(() => new FileCache(Path.Combine(options.WorkDirectory, "cache"), new ArtifactStore(backend.State, options.ArtifactLimits), options.CacheBytes));
