@@ -22,17 +22,14 @@ namespace Orch.Coordination.Redis;
 /// time (when they look for entries to claim, and when they leave) to the entries some group has
 /// not been handed or has not acknowledged yet, so nothing that may still be delivered is lost. An
 /// acknowledgement is sent without waiting for its reply (a batch's as one <c>XACK</c> of all its
-/// ids): it is applied before anything this process sends after it, and one lost with a dropped
-/// connection only means one more delivery.
+/// ids): one lost with a dropped connection only means one more delivery.
 /// A batch read (<c>ReadBatchAsync</c>) is one <c>XREADGROUP … COUNT</c>; a batch publish is one
-/// script of <c>XADD</c>s (up to 256) and a single wake-up.
-/// A reader that finds its stream empty raises the flag <c>{prefix}:bus-sleepers:{topic}</c> in
-/// the same script as that read; a publish, in the same script as its stream entry, clears the flag
-/// and, if it was raised, sends a pub/sub wake-up on <c>{prefix}:bus-wake:{topic}</c>, so idle
-/// readers read at once instead of on their next poll while busy readers get no wake-up per
-/// message. A lost wake-up only costs one poll interval.
-/// Reads poll (a blocking read would stall the shared connection): a few milliseconds apart
-/// while messages flow, backing off to <see cref="MaxPollInterval"/> when idle.
+/// script of <c>XADD</c>s (up to 256).
+/// Every subscription reads on a connection of its own with a blocking <c>XREADGROUP … BLOCK</c>
+/// (the shared connection would stall behind it), so the server hands a published entry to a
+/// waiting reader as part of the publish: no wake-up message, no poll interval. The blocking read
+/// is bounded (<see cref="MaxBlock"/>) so that entries of crashed consumers are claimed on time.
+/// Everything else (acknowledgements, claims, trimming) goes over the shared connection.
 /// </remarks>
 public sealed class RedisMessageBus : IMessageBus
 {
@@ -44,16 +41,13 @@ public sealed class RedisMessageBus : IMessageBus
     /// </remarks>
     public static readonly TimeSpan DefaultClaimIdleTime = TimeSpan.FromSeconds(5);
 
-    /// <summary>The longest pause between polls of an idle subscription.</summary>
-    /// <remarks>Publishes wake idle readers, so this poll only bounds the wait when a wake-up is lost (a reconnect).</remarks>
-    public static readonly TimeSpan MaxPollInterval = TimeSpan.FromMilliseconds(250);
+    /// <summary>The longest a read blocks on the server before the subscription looks for entries to claim.</summary>
+    public static readonly TimeSpan MaxBlock = TimeSpan.FromSeconds(1);
 
-    private static readonly TimeSpan MinPollInterval = TimeSpan.FromMilliseconds(1);
     private const string Field = "m";
 
-    // Acknowledgements go out in order on the shared connection without waiting for the reply: a
-    // later read on this connection is served after them, and one lost with a dropped connection
-    // only means one more delivery, which at-least-once allows.
+    // Acknowledgements go out on the shared connection without waiting for the reply: one lost
+    // with a dropped connection only means one more delivery, which at-least-once allows.
     private const CommandFlags AckFlags = CommandFlags.FireAndForget;
 
     // The protocol's JSON, escaping only what JSON requires: a signed envelope carries its payload
@@ -71,28 +65,10 @@ public sealed class RedisMessageBus : IMessageBus
         return #pending
         """;
 
-    // KEYS: stream, sleepers flag. ARGV: message, wake-up channel. Wakes readers only when one
-    // said it was going to sleep (and clears that), so busy readers are not sent a wake-up per message.
-    private const string PublishScript = """
-        redis.call('XADD', KEYS[1], '*', 'm', ARGV[1])
-        if redis.call('DEL', KEYS[2]) == 1 then redis.call('PUBLISH', ARGV[2], '') end
-        return 1
-        """;
-
-    // KEYS: stream, sleepers flag. ARGV: messages..., wake-up channel.
+    // KEYS: stream. ARGV: messages.
     private const string PublishBatchScript = """
-        for i = 1, #ARGV - 1 do redis.call('XADD', KEYS[1], '*', 'm', ARGV[i]) end
-        if redis.call('DEL', KEYS[2]) == 1 then redis.call('PUBLISH', ARGV[#ARGV], '') end
-        return #ARGV - 1
-        """;
-
-    // KEYS: stream, sleepers flag. ARGV: group, consumer, count, flag lifetime (ms). A read that
-    // finds nothing raises the sleepers flag in the same step, so no publish can slip in between
-    // the empty read and the flag: the next publish wakes this reader.
-    private const string ReadOrSleepScript = """
-        local entries = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
-        if not entries then redis.call('SET', KEYS[2], '1', 'PX', ARGV[4]) end
-        return entries
+        for i = 1, #ARGV do redis.call('XADD', KEYS[1], '*', 'm', ARGV[i]) end
+        return #ARGV
         """;
 
     // KEYS: stream. Removes the entries every group has been handed and has acknowledged: those
@@ -118,9 +94,6 @@ public sealed class RedisMessageBus : IMessageBus
         if keep == nil then return 0 end
         return redis.call('XTRIM', KEYS[1], 'MINID', keep)
         """;
-
-    /// <summary>How long a sleepers flag lasts: longer than a reader sleeps between polls, which renew it.</summary>
-    private static readonly long SleepersFlagMs = (long)(MaxPollInterval.TotalMilliseconds * 4);
 
     /// <summary>At most this many messages go into one publishing script, so one script never stalls the server for long.</summary>
     private const int PublishChunk = 256;
@@ -148,8 +121,7 @@ public sealed class RedisMessageBus : IMessageBus
         ArgumentNullException.ThrowIfNull(message);
         cancellationToken.ThrowIfCancellationRequested();
         var json = JsonSerializer.SerializeToUtf8Bytes(message, WireOptions);
-        var key = StreamKey(topic);
-        await _database.ScriptEvaluateAsync(PublishScript, [key, SleepersKey(topic)], [json, WakeChannel(topic)]).ConfigureAwait(false);
+        await _database.StreamAddAsync(StreamKey(topic), Field, json).ConfigureAwait(false);
     }
 
     public async ValueTask PublishBatchAsync<T>(string topic, IReadOnlyList<T> messages, CancellationToken cancellationToken) where T : class
@@ -163,18 +135,16 @@ public sealed class RedisMessageBus : IMessageBus
             return;
         }
         var key = StreamKey(topic);
-        var wake = WakeChannel(topic);
         for (var start = 0; start < messages.Count; start += PublishChunk)
         {
             var count = Math.Min(PublishChunk, messages.Count - start);
-            var args = new RedisValue[count + 1];
+            var args = new RedisValue[count];
             for (var i = 0; i < count; i++)
             {
                 var message = messages[start + i] ?? throw new ArgumentException("a message is null", nameof(messages));
                 args[i] = JsonSerializer.SerializeToUtf8Bytes(message, WireOptions);
             }
-            args[count] = wake;
-            await _database.ScriptEvaluateAsync(PublishBatchScript, [key, SleepersKey(topic)], args).ConfigureAwait(false);
+            await _database.ScriptEvaluateAsync(PublishBatchScript, [key], args).ConfigureAwait(false);
         }
     }
 
@@ -191,36 +161,34 @@ public sealed class RedisMessageBus : IMessageBus
             // The group exists already: join it where it is.
         }
         var consumer = Environment.MachineName + "-" + Guid.NewGuid().ToString("N");
-        var subscription = new Subscription<T>(_database, key, SleepersKey(topic), group, consumer, _claimIdleTime);
-        await subscription.ListenAsync(RedisChannel.Literal(WakeChannel(topic))).ConfigureAwait(false);
-        return subscription;
+        var reader = await OpenReaderAsync().ConfigureAwait(false);
+        return new Subscription<T>(_database, reader, key, group, consumer, _claimIdleTime);
+    }
+
+    /// <summary>
+    /// A connection for one subscription's blocking reads, to the same server with the same
+    /// settings as the shared one. It reconnects by itself after the server comes back; reads
+    /// fail meanwhile, as commands on the shared connection do.
+    /// </summary>
+    private async Task<IConnectionMultiplexer> OpenReaderAsync()
+    {
+        var options = ConfigurationOptions.Parse(_database.Multiplexer.Configuration);
+        options.AbortOnConnectFail = false;
+        // A blocked read is an outstanding command: it must not count as timed out.
+        options.AsyncTimeout = Math.Max(options.AsyncTimeout, (int)MaxBlock.TotalMilliseconds * 5);
+        return await ConnectionMultiplexer.ConnectAsync(options).ConfigureAwait(false);
     }
 
     private RedisKey StreamKey(string topic) => _prefix + ":bus:" + topic;
 
-    private string WakeChannel(string topic) => _prefix + ":bus-wake:" + topic;
-
-    /// <summary>Set while a reader of the stream may be asleep waiting for a wake-up.</summary>
-    private RedisKey SleepersKey(string topic) => _prefix + ":bus-sleepers:" + topic;
-
-    private sealed class Subscription<T>(IDatabase database, RedisKey key, RedisKey sleepers, RedisValue group, RedisValue consumer, TimeSpan claimIdleTime)
+    private sealed class Subscription<T>(IDatabase database, IConnectionMultiplexer reader, RedisKey key, RedisValue group, RedisValue consumer, TimeSpan claimIdleTime)
         : IMessageSubscription<T> where T : class
     {
-        // Released by wake-ups; holds at most one permit, so a burst of publishes wakes one read.
-        private readonly SemaphoreSlim _wake = new(0, 1);
-        private RedisChannel _channel;
-        private Action<RedisChannel, RedisValue>? _onWake;
+        private readonly IDatabase _reader = reader.GetDatabase(database.Database);
 
-        public async Task ListenAsync(RedisChannel channel)
-        {
-            _channel = channel;
-            _onWake = (_, _) =>
-            {
-                try { _wake.Release(); }
-                catch (SemaphoreFullException) { } // already awake
-            };
-            await database.Multiplexer.GetSubscriber().SubscribeAsync(channel, _onWake).ConfigureAwait(false);
-        }
+        // A read blocked on the server cannot be called off: one whose caller was cancelled is
+        // taken up by the next read, so the entries it brings are delivered rather than left pending.
+        private Task<RedisResult>? _pendingRead;
         private readonly long _claimIdleMs = (long)Math.Ceiling(claimIdleTime.TotalMilliseconds);
         private readonly TimeSpan _claimEvery = TimeSpan.FromTicks(Math.Clamp(claimIdleTime.Ticks / 2, TimeSpan.TicksPerMillisecond * 5, TimeSpan.TicksPerSecond * 5));
         private readonly Lock _claimGate = new();
@@ -247,40 +215,41 @@ public sealed class RedisMessageBus : IMessageBus
         /// <summary>Waits until at least one entry is there, then delivers up to <paramref name="max"/> of them (claimed ones first).</summary>
         private async ValueTask<List<Delivery<T>>> ReadSomeAsync(int max, CancellationToken cancellationToken)
         {
-            var pause = MinPollInterval;
-            var sleeping = false;
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                if (ClaimDue())
+                if (_pendingRead is null && ClaimDue())
                 {
                     var claimed = await database.StreamAutoClaimAsync(key, group, consumer, _claimIdleMs, ClaimCursor(), max).ConfigureAwait(false);
-                    var deliveries = Claimed(claimed);
-                    if (deliveries.Count > 0) return deliveries;
+                    var fromClaim = Claimed(claimed);
+                    if (fromClaim.Count > 0) return fromClaim;
                 }
-                // A plain read while entries flow; once one found nothing, read and raise the
-                // sleepers flag in one step (and keep it raised while polling).
-                var entries = sleeping
-                    ? await ReadOrSleepAsync(max).ConfigureAwait(false)
-                    : await database.StreamReadGroupAsync(key, group, consumer, StreamPosition.NewMessages, max).ConfigureAwait(false);
-                if (entries.Length > 0)
+                // Blocks on the server until an entry is published, or until claiming is due again.
+                var read = _pendingRead ??= _reader.ExecuteAsync("XREADGROUP",
+                    ["GROUP", group, consumer, "COUNT", max, "BLOCK", BlockMs(), "STREAMS", key, ">"]);
+                if (!read.IsCompleted)
                 {
-                    var deliveries = DeliverAll(entries);
-                    if (deliveries.Count > 0) return deliveries;
-                    pause = MinPollInterval;
-                    continue; // only unreadable entries, now dropped: look for the next at once
+                    try
+                    {
+                        await read.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (!read.IsCompleted)
+                    {
+                        throw; // the read stays pending for the next call
+                    }
+                    catch (Exception) when (read.IsCompleted)
+                    {
+                        // Finished as the wait was called off, or failed: its outcome is taken below.
+                    }
                 }
-                if (!sleeping)
-                {
-                    sleeping = true;
-                    continue;
-                }
-                // Sleep until a publish wakes us, or poll again after the pause (a wake-up may be
-                // lost), or when entries of crashed consumers are due to be claimed.
-                if (await _wake.WaitAsync(Min(pause, UntilClaimDue()), cancellationToken).ConfigureAwait(false)) sleeping = false;
-                pause = Min(pause * 2, MaxPollInterval);
+                _pendingRead = null;
+                var deliveries = DeliverAll(Entries(await read.ConfigureAwait(false)));
+                if (deliveries.Count > 0) return deliveries;
             }
         }
+
+        /// <summary>How long the next read may block: until claiming is due, at most <see cref="MaxBlock"/>, at least 1 ms (0 would block for ever).</summary>
+        private long BlockMs() => Math.Max(1, (long)Math.Ceiling(Min(UntilClaimDue(), MaxBlock).TotalMilliseconds));
 
         public bool TryRead(out Delivery<T> delivery)
         {
@@ -307,15 +276,17 @@ public sealed class RedisMessageBus : IMessageBus
 
         public async ValueTask DisposeAsync()
         {
+            // The reading connection goes first, so no entry is handed to this consumer after it has left.
             try
             {
-                if (_onWake is not null) await database.Multiplexer.GetSubscriber().UnsubscribeAsync(_channel, _onWake).ConfigureAwait(false);
+                await reader.CloseAsync(allowCommandsToComplete: false).ConfigureAwait(false);
             }
             catch (RedisException)
             {
             }
-            catch (ObjectDisposedException)
+            finally
             {
+                await reader.DisposeAsync().ConfigureAwait(false);
             }
             try
             {
@@ -336,13 +307,15 @@ public sealed class RedisMessageBus : IMessageBus
             lock (_claimGate) return Stopwatch.GetTimestamp() >= _nextClaim;
         }
 
-        private async Task<StreamEntry[]> ReadOrSleepAsync(int max)
+        /// <summary>
+        /// The entries of an <c>XREADGROUP</c> reply on one stream: nothing, or [[stream, [[id,
+        /// [field, value, ...]], ...]]] (under RESP3 a map of stream to entries).
+        /// </summary>
+        private static StreamEntry[] Entries(RedisResult result)
         {
-            var result = await database.ScriptEvaluateAsync(ReadOrSleepScript, [key, sleepers], [group, consumer, max, SleepersFlagMs]).ConfigureAwait(false);
-            // Nothing, or [[stream, [[id, [field, value, ...]], ...]]].
             if (result.IsNull || result.Length == 0) return [];
             var streams = (RedisResult[])result!;
-            var raw = (RedisResult[])((RedisResult[])streams[0]!)[1]!;
+            var raw = (RedisResult[])(result.Resp3Type == ResultType.Map ? streams[1] : ((RedisResult[])streams[0]!)[1])!;
             var entries = new StreamEntry[raw.Length];
             for (var i = 0; i < raw.Length; i++)
             {

@@ -312,4 +312,39 @@ public abstract class MessageBusConformance : IAsyncLifetime
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => read.Within());
     }
+
+    [Fact]
+    public async Task Read_CancelledWhileWaiting_AMessagePublishedLaterGoesToTheNextRead()
+    {
+        var topic = Topic("cancel-then-read");
+        var subscription = await Subscribe(topic, "g");
+        using var cts = new CancellationTokenSource();
+        var waiting = subscription.ReadAsync(cts.Token).AsTask();
+        await Async.AssertStillWaiting(waiting, "a read with nothing published completed");
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting.Within());
+
+        await Publish(topic, [7]);
+
+        // Promptly: not left with the abandoned read until some redelivery timeout.
+        Assert.Equal(7, (await subscription.ReadAsync(Ct).Within(TimeSpan.FromSeconds(2))).Message.Number);
+    }
+
+    [Fact]
+    public async Task Dispose_WhileAReadWaits_AMessagePublishedLaterGoesToAnotherConsumerOfTheGroup()
+    {
+        var topic = Topic("leave-while-waiting");
+        var leaving = await Bus.SubscribeAsync<Ping>(topic, "g", Ct);
+        var staying = await Subscribe(topic, "g");
+        using var cts = new CancellationTokenSource();
+        var waiting = leaving.ReadAsync(cts.Token).AsTask();
+        await Async.AssertStillWaiting(waiting, "a read with nothing published completed");
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting.Within());
+        await leaving.DisposeAsync();
+
+        await Publish(topic, [8]);
+
+        Assert.Equal(8, (await staying.ReadAsync(Ct).Within(TimeSpan.FromSeconds(2))).Message.Number);
+    }
 }
