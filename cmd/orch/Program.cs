@@ -74,6 +74,12 @@ catch (UnauthorizedAccessException ex)
     Console.Error.WriteLine($"orch: {ex.Message}");
     return ExitCodes.Infrastructure;
 }
+catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
+{
+    // Interrupted before a run began (connecting, waiting for agents): nothing to save or resume.
+    Console.Error.WriteLine("orch: cancelled");
+    return ExitCodes.Cancelled;
+}
 catch (Exception ex)
 {
     Console.Error.WriteLine($"orch: internal error: {ex}");

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Orch.Cli.Tests.Infrastructure;
+using Orch.Coordination.Tests.Redis;
 
 namespace Orch.Cli.Tests;
 
@@ -98,6 +99,25 @@ public sealed class CancelTests
         Assert.True(result.ExitCode == 21, result.ToString());
         Assert.True(await Processes.WaitUntilGoneAsync(sleepPid, TimeSpan.FromSeconds(3)), $"the task's sleep {sleepPid} outlived the cancelled run");
         Assert.True(File.Exists(Path.Combine(Assert.Single(dir.RunDirectories()), "state.json")));
+    }
+
+    [Fact]
+    public async Task SigTerm_WhileWaitingForAgents_ExitsAsCancelledWithoutAStackTrace()
+    {
+        using var dir = new TempDir();
+        dir.Write("napping.yml", Napping);
+        await using var redis = await RedisServer.StartAsync(); // no agent ever registers
+
+        using var orch = OrchCli.Start(dir.Path, "run", "napping.yml", "--backend", $"redis://127.0.0.1:{redis.Port}", "--insecure");
+        await Task.Delay(TimeSpan.FromSeconds(2), TestContext.Current.CancellationToken); // well inside the 10 s wait for an agent
+        Processes.Signal(orch.Pid, "TERM");
+        var result = await orch.WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.True(result.ExitCode == 21, result.ToString());
+        Assert.Contains("orch: cancelled", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("internal error", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
+        Assert.Empty(dir.RunDirectories());
     }
 
     [Fact]
