@@ -294,9 +294,8 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
             task.Expanded = true;
             task.Status = InstanceStatus.Running;
             _taskRecords[task.Id].Status = task.Status;
-            var upstream = Upstream(task);
-            task.Scope = BuildScope(upstream);
-            if (_files is not null) task.UpstreamFiles = upstream.SelectMany(id => _tasks[id].Instances).SelectMany(i => i.Files).ToList();
+            task.Scope = new TemplateScope { Params = _scopeParams, Tasks = new AncestorViews(task, id => _tasks[id], TaskView) };
+            if (_files is not null) task.UpstreamFiles = UpstreamFiles(task);
             IReadOnlyList<object?> items;
             try
             {
@@ -711,38 +710,35 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
             }
         }
 
-        private TemplateScope BuildScope(IEnumerable<string> upstream)
-        {
-            var tasks = new Dictionary<string, object?>(StringComparer.Ordinal);
-            // Upstream tasks have finished, so what they show templates no longer changes: made once per task.
-            foreach (var id in upstream) tasks[id] = _tasks[id].View ??= TaskView(_tasks[id]);
-            return new TemplateScope { Params = _scopeParams, Tasks = tasks };
-        }
-
         private static TemplateScope InstanceScope(InstanceNode instance) =>
             instance.Task.Definition.IsFanOut
                 ? new TemplateScope { Params = instance.Task.Scope!.Params, Tasks = instance.Task.Scope.Tasks, HasItem = true, Item = instance.Item, Index = instance.Index ?? 0 }
                 : instance.Task.Scope!;
 
         /// <summary>
-        /// Every task reachable through needs, so templates may read outputs of any ancestor. Made from
-        /// the needs' own sets (they started first) and kept: walking the whole ancestry of every task
-        /// would cost a long chain of tasks time in the square of its length.
+        /// The files made by every task this one needs, directly or through others, each once. Made
+        /// from the needs' own lists (they started first), farther tasks' files before nearer ones',
+        /// so that where two made the same path, the nearer one's file is the one sent.
         /// </summary>
-        private HashSet<string> Upstream(TaskNode task)
+        private List<Orch.Protocol.RunFile> UpstreamFiles(TaskNode task)
         {
-            if (task.Upstream is { } known) return known;
-            var all = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var need in task.Definition.Needs)
+            var files = new List<Orch.Protocol.RunFile>();
+            var seen = new HashSet<Orch.Protocol.RunFile>();
+            foreach (var need in task.Definition.Needs.Select(id => _tasks[id]))
             {
-                all.Add(need);
-                all.UnionWith(Upstream(_tasks[need]));
+                foreach (var file in need.UpstreamFiles.Concat(need.Instances.SelectMany(i => i.Files)))
+                {
+                    if (seen.Add(file)) files.Add(file);
+                }
             }
-            return task.Upstream = all;
+            return files;
         }
 
-        /// <summary>What <c>tasks.ID</c> shows a template: a fan-out's outputs are a list in item order.</summary>
-        private static Dictionary<string, object?> TaskView(TaskNode task) => new(StringComparer.Ordinal)
+        /// <summary>
+        /// What <c>tasks.ID</c> shows a template: a fan-out's outputs are a list in item order. Made
+        /// once the task has finished, when a template first reads it.
+        /// </summary>
+        private static Dictionary<string, object?> TaskView(TaskNode task) => task.View ??= new(StringComparer.Ordinal)
         {
             ["status"] = task.Status.ToDisplay(),
             ["outputs"] = task.Definition.IsFanOut

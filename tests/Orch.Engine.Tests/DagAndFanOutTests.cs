@@ -224,6 +224,41 @@ public sealed class DagAndFanOutTests
     }
 
     [Fact]
+    public async Task Run_TemplatesSeeEveryAncestor_ThroughOtherTasksToo_AndNoOtherTask()
+    {
+        await using var engine = await Engine.StartAsync();
+        const string yaml = """
+            name: ancestry
+            tasks:
+              root:
+                run: echo "word=from-root" >> "$ORCH_OUTPUT"
+              middle:
+                needs: [root]
+                run: echo "word=from-middle" >> "$ORCH_OUTPUT"
+              aside:
+                run: echo "word=aside" >> "$ORCH_OUTPUT"
+              leaf:
+                needs: [middle, aside]
+                env:
+                  GRANDPARENT: "{{ tasks.root.outputs.word }}"
+                  ROOT_STATUS: "{{ tasks.root.status }}"
+                run: printf '%s %s' "$GRANDPARENT" "$ROOT_STATUS" > leaf.txt
+              tail:
+                needs: [middle]
+                env:
+                  SEEN: "{{ tasks | object.keys | array.sort | array.join ',' }}"
+                run: printf '%s' "$SEEN" > seen.txt
+            """;
+
+        var report = await engine.RunAsync(yaml);
+
+        Assert.Equal(RunStatus.Succeeded, report.Status);
+        Assert.Equal("from-root succeeded", File.ReadAllText(engine.At("leaf.txt")));
+        // root comes through middle; aside is not upstream of tail.
+        Assert.Equal("middle,root", File.ReadAllText(engine.At("seen.txt")));
+    }
+
+    [Fact]
     public async Task Run_ShellOutputs_KeyValueAndHeredocReachDownstreamTemplates()
     {
         await using var engine = await Engine.StartAsync();

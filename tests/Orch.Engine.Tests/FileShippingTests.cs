@@ -130,6 +130,32 @@ public sealed class FileShippingTests
     }
 
     [Fact]
+    public async Task A_file_made_again_downstream_reaches_later_tasks_in_its_newer_version()
+    {
+        await using var engine = await Engine.StartAsync();
+        var pipeline = Engine.Load("""
+            name: rewrite
+            tasks:
+              first:
+                run: echo first > note.txt
+              second:
+                needs: [first]
+                run: echo second > note.txt
+              third:
+                needs: [second]
+                run: cp note.txt seen.txt
+            """);
+        var settings = engine.Settings("run-rewrite");
+        var store = new ArtifactStore(engine.Runtime.Backend.State);
+        settings = settings with { Files = new FileShipping(store, engine.Work, []) };
+
+        var report = await new RunCoordinator(engine.Runtime.Backend).RunAsync(pipeline, Engine.Params(pipeline), settings, TestContext.Current.CancellationToken).WaitAsync(Engine.RunLimit, TestContext.Current.CancellationToken);
+
+        Assert.True(report.Status == RunStatus.Succeeded, report.Describe());
+        Assert.Equal(["second"], engine.Lines("seen.txt"));
+    }
+
+    [Fact]
     public async Task A_succeeded_run_removes_its_files_from_the_store()
     {
         await using var engine = await Engine.StartAsync(slots: 2);

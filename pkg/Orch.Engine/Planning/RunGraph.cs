@@ -16,9 +16,7 @@ internal sealed class TaskNode(TaskDefinition definition)
     public int Unfinished { get; set; }
     /// <summary>The scope shared by this task's instances (params and upstream outputs).</summary>
     public TemplateScope? Scope { get; set; }
-    /// <summary>Every task this one needs, directly or through others; set when it starts.</summary>
-    public HashSet<string>? Upstream { get; set; }
-    /// <summary>What templates of tasks downstream see as <c>tasks.ID</c>; made once this task has finished.</summary>
+    /// <summary>What templates of tasks downstream see as <c>tasks.ID</c>; made when one first reads it, after this task has finished.</summary>
     public Dictionary<string, object?>? View { get; set; }
     /// <summary>Files made by the tasks this one needs (runs whose agents do not share files).</summary>
     public IReadOnlyList<Orch.Protocol.RunFile> UpstreamFiles { get; set; } = [];
