@@ -189,6 +189,8 @@ public sealed class RedisMessageBus : IMessageBus
         // A read blocked on the server cannot be called off: one whose caller was cancelled is
         // taken up by the next read, so the entries it brings are delivered rather than left pending.
         private Task<RedisResult>? _pendingRead;
+        // Entries such a read brought beyond what the next caller asked for, delivered first.
+        private readonly Queue<Delivery<T>> _leftOver = new();
         private readonly long _claimIdleMs = (long)Math.Ceiling(claimIdleTime.TotalMilliseconds);
         private readonly TimeSpan _claimEvery = TimeSpan.FromTicks(Math.Clamp(claimIdleTime.Ticks / 2, TimeSpan.TicksPerMillisecond * 5, TimeSpan.TicksPerSecond * 5));
         private readonly Lock _claimGate = new();
@@ -218,6 +220,12 @@ public sealed class RedisMessageBus : IMessageBus
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                if (_leftOver.Count > 0)
+                {
+                    var taken = new List<Delivery<T>>();
+                    while (taken.Count < max && _leftOver.TryDequeue(out var next)) taken.Add(next);
+                    return taken;
+                }
                 if (_pendingRead is null && ClaimDue())
                 {
                     var claimed = await database.StreamAutoClaimAsync(key, group, consumer, _claimIdleMs, ClaimCursor(), max).ConfigureAwait(false);
@@ -244,7 +252,13 @@ public sealed class RedisMessageBus : IMessageBus
                 }
                 _pendingRead = null;
                 var deliveries = DeliverAll(Entries(await read.ConfigureAwait(false)));
-                if (deliveries.Count > 0) return deliveries;
+                if (deliveries.Count <= max)
+                {
+                    if (deliveries.Count > 0) return deliveries;
+                    continue;
+                }
+                foreach (var extra in deliveries.Skip(max)) _leftOver.Enqueue(extra);
+                return deliveries[..max];
             }
         }
 
@@ -253,6 +267,7 @@ public sealed class RedisMessageBus : IMessageBus
 
         public bool TryRead(out Delivery<T> delivery)
         {
+            if (_leftOver.TryDequeue(out delivery)) return true;
             while (true)
             {
                 if (ClaimDue() && Claimed(database.StreamAutoClaim(key, group, consumer, _claimIdleMs, ClaimCursor(), 1)) is [var claimed, ..])
