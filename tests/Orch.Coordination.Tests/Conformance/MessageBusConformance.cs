@@ -67,19 +67,7 @@ public abstract class MessageBusConformance : IAsyncLifetime
     }
 
     /// <summary>Asserts nothing more arrives within a short quiet period.</summary>
-    private static async Task AssertNoMore(IMessageSubscription<Ping> subscription)
-    {
-        using var quiet = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        quiet.CancelAfter(Async.Quiet);
-        try
-        {
-            var extra = await subscription.ReadAsync(quiet.Token);
-            Assert.Fail($"unexpected extra delivery {extra.Message}");
-        }
-        catch (OperationCanceledException) when (!Ct.IsCancellationRequested)
-        {
-        }
-    }
+    private static Task AssertNoMore(IMessageSubscription<Ping> subscription) => AssertNothingWithin(subscription, Async.Quiet);
 
     [Fact]
     public async Task Publish_OneSubscriber_ReceivesEveryMessageIntact()
@@ -365,6 +353,113 @@ public abstract class MessageBusConformance : IAsyncLifetime
         await Publish(topic, [8]);
 
         Assert.Equal(8, (await staying.ReadAsync(Ct).Within(TimeSpan.FromSeconds(2))).Message.Number);
+    }
+
+    // A consumer that goes away without acknowledging (a crash, a stopped agent) is played by
+    // disposing its subscription: what it read and did not acknowledge must reach another consumer
+    // of its group, after whatever redelivery delay the adapter has, and nothing it acknowledged may.
+
+    /// <summary>Longer than any adapter's redelivery delay as the tests configure it.</summary>
+    private static readonly TimeSpan RedeliveryQuiet = TimeSpan.FromSeconds(2);
+
+    [Fact]
+    public async Task Crash_DeliveryReadButNotAcknowledged_GoesToAnotherConsumerOfTheGroup()
+    {
+        var topic = Topic("crash");
+        var crashed = await Bus.SubscribeAsync<Ping>(topic, "workers", Ct);
+        var survivor = await Subscribe(topic, "workers");
+        await Publish(topic, [1]);
+
+        Assert.Equal(1, (await crashed.ReadAsync(Ct).Within()).Message.Number);
+        await crashed.DisposeAsync(); // gone without acknowledging
+
+        var redelivery = await survivor.ReadAsync(Ct).Within();
+        Assert.Equal(new Ping(1, "message 1"), redelivery.Message);
+        await redelivery.AckAsync();
+        await AssertNothingWithin(survivor, RedeliveryQuiet);
+    }
+
+    [Fact]
+    public async Task Crash_ConsumerWithReadAcknowledgedAndUnreadMessages_NoMessageLostAndNoneAcknowledgedRedelivered()
+    {
+        const int messages = 60;
+        var topic = Topic("crash-midway");
+        var crashed = await Bus.SubscribeAsync<Ping>(topic, "workers", Ct);
+        await Publish(topic, Enumerable.Range(0, messages));
+
+        // The crashing consumer handles 10, reads 15 more in a batch, and dies before acknowledging those.
+        var handled = await Take(crashed, 10);
+        var inHand = new List<int>();
+        while (inHand.Count < 15)
+        {
+            var batch = await crashed.ReadBatchAsync(15 - inHand.Count, Ct).Within();
+            inHand.AddRange(batch.Deliveries.Select(d => d.Message.Number));
+        }
+        await crashed.DisposeAsync();
+
+        var survivor = await Subscribe(topic, "workers");
+        var rest = await Take(survivor, messages - 10);
+
+        Assert.Equal(Enumerable.Range(0, messages), handled.Select(p => p.Number).Concat(rest.Select(p => p.Number)).Order());
+        Assert.Subset(rest.Select(p => p.Number).ToHashSet(), inHand.ToHashSet());
+        await AssertNothingWithin(survivor, RedeliveryQuiet);
+    }
+
+    [Fact]
+    public async Task Crash_OneOfSeveralConsumers_TheOthersHandleEveryMessageExactlyOnceBetweenThem()
+    {
+        const int messages = 200;
+        var topic = Topic("crash-among-many");
+        var crashed = await Bus.SubscribeAsync<Ping>(topic, "workers", Ct);
+        var survivors = new[] { await Subscribe(topic, "workers"), await Subscribe(topic, "workers") };
+        await Publish(topic, Enumerable.Range(0, messages));
+
+        var handled = new ConcurrentBag<int>();
+        var taken = 0;
+        while (taken < 5)
+        {
+            var delivery = await crashed.ReadAsync(Ct).Within(); // read, never acknowledged
+            taken++;
+            Assert.InRange(delivery.Message.Number, 0, messages - 1);
+        }
+        await crashed.DisposeAsync();
+
+        using var done = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var readers = survivors.Select(subscription => Task.Run(async () =>
+        {
+            try
+            {
+                while (true)
+                {
+                    var delivery = await subscription.ReadAsync(done.Token);
+                    handled.Add(delivery.Message.Number);
+                    await delivery.AckAsync();
+                    if (handled.Count == messages) await done.CancelAsync();
+                }
+            }
+            catch (OperationCanceledException) when (done.IsCancellationRequested)
+            {
+            }
+        }, Ct)).ToList();
+        await Task.WhenAll(readers).Within();
+
+        Assert.Equal(Enumerable.Range(0, messages), handled.Order());
+        foreach (var survivor in survivors) await AssertNothingWithin(survivor, RedeliveryQuiet / 2);
+    }
+
+    /// <summary>Asserts nothing more arrives within <paramref name="quiet"/>.</summary>
+    private static async Task AssertNothingWithin(IMessageSubscription<Ping> subscription, TimeSpan quiet)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        cts.CancelAfter(quiet);
+        try
+        {
+            var extra = await subscription.ReadAsync(cts.Token);
+            Assert.Fail($"unexpected extra delivery {extra.Message}");
+        }
+        catch (OperationCanceledException) when (!Ct.IsCancellationRequested)
+        {
+        }
     }
 
     /// <summary>Starts a read on an empty topic, sees it wait, then cancels it.</summary>

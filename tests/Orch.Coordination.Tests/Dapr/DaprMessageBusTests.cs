@@ -5,7 +5,7 @@ using Orch.Coordination.Tests.Conformance;
 
 namespace Orch.Coordination.Tests.Dapr;
 
-/// <summary>The message bus kit against a Dapr sidecar, plus redelivery of what a consumer left unacknowledged.</summary>
+/// <summary>The message bus kit against a Dapr sidecar.</summary>
 public abstract class DaprMessageBusTests : MessageBusConformance
 {
     private DaprSidecar? _sidecar;
@@ -30,47 +30,6 @@ public abstract class DaprMessageBusTests : MessageBusConformance
     }
 
     protected static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    [Fact]
-    public async Task Read_UnacknowledgedDeliveryOfADisposedSubscription_GoesToAnotherInTheGroup()
-    {
-        var topic = Topic("crash");
-        var crashed = await Bus.SubscribeAsync<Ping>(topic, "workers", Ct);
-        await using var survivor = await Bus.SubscribeAsync<Ping>(topic, "workers", Ct);
-        await Bus.PublishAsync(topic, new Ping(1, "work"), Ct);
-
-        Assert.Equal(new Ping(1, "work"), (await crashed.ReadAsync(Ct).Within()).Message);
-        await crashed.DisposeAsync(); // gone without acknowledging
-
-        var redelivery = await survivor.ReadAsync(Ct).Within();
-        Assert.Equal(new Ping(1, "work"), redelivery.Message);
-        await redelivery.AckAsync();
-
-        using var quiet = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        quiet.CancelAfter(TimeSpan.FromSeconds(2)); // longer than the real sidecar's redelivery interval
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => survivor.ReadAsync(quiet.Token).AsTask());
-    }
-
-    [Fact]
-    public async Task Dispose_LastSubscriptionOfAGroup_NextSubscriberGetsWhatWasReadButNotAcknowledgedAndWhatWasNotRead()
-    {
-        var topic = Topic("hand-back");
-        var first = await Bus.SubscribeAsync<Ping>(topic, "g", Ct);
-        for (var n = 1; n <= 3; n++) await Bus.PublishAsync(topic, new Ping(n, "x"), Ct);
-        _ = await first.ReadAsync(Ct).Within(); // read, never acknowledged
-        await first.DisposeAsync();
-
-        await using var second = await Bus.SubscribeAsync<Ping>(topic, "g", Ct);
-        var got = new List<int>();
-        for (var i = 0; i < 3; i++)
-        {
-            var delivery = await second.ReadAsync(Ct).Within();
-            got.Add(delivery.Message.Number);
-            await delivery.AckAsync();
-        }
-
-        Assert.Equal([1, 2, 3], got.Order());
-    }
 }
 
 /// <summary>Against the stand-in, which also shows what the sidecar still holds.</summary>

@@ -13,7 +13,8 @@ public sealed class RedisMessageBusTests : MessageBusConformance
 
     private RedisTestConnection Redis => _redis ?? throw new InvalidOperationException("used before InitializeAsync");
 
-    protected override IMessageBus CreateBus() => new RedisMessageBus(Redis.Database, Redis.Prefix);
+    // Entries of a crashed consumer are claimed after a second, so the kit's crash tests run quickly.
+    protected override IMessageBus CreateBus() => new RedisMessageBus(Redis.Database, Redis.Prefix, TimeSpan.FromSeconds(1));
 
     public override async ValueTask InitializeAsync()
     {
@@ -30,7 +31,7 @@ public sealed class RedisMessageBusTests : MessageBusConformance
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task Read_UnacknowledgedMessageOfACrashedConsumer_IsDeliveredToAnotherAfterTheIdleTime()
+    public async Task Crash_UnacknowledgedEntry_IsClaimedOnlyAfterTheIdleTime()
     {
         var bus = new RedisMessageBus(Redis.Database, Redis.Prefix, ShortIdle);
         var topic = Topic("crash");
@@ -47,33 +48,6 @@ public sealed class RedisMessageBusTests : MessageBusConformance
         Assert.Equal(new Ping(1, "work"), redelivery.Message);
         Assert.True(DateTime.UtcNow - started >= ShortIdle, "claimed before the idle time was up");
         await redelivery.AckAsync();
-
-        using var quiet = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        quiet.CancelAfter(ShortIdle * 3);
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => survivor.ReadAsync(quiet.Token).AsTask());
-    }
-
-    [Fact]
-    public async Task ReadBatch_UnacknowledgedBatchOfACrashedConsumer_IsDeliveredToAnotherAfterTheIdleTime()
-    {
-        var bus = new RedisMessageBus(Redis.Database, Redis.Prefix, ShortIdle);
-        var topic = Topic("crash-batch");
-        var crashed = await bus.SubscribeAsync<Ping>(topic, "workers", Ct);
-        await using var survivor = await bus.SubscribeAsync<Ping>(topic, "workers", Ct);
-        await bus.PublishBatchAsync(topic, [new Ping(1, "a"), new Ping(2, "b"), new Ping(3, "c")], Ct);
-
-        var taken = await crashed.ReadBatchAsync(10, Ct).Within();
-        Assert.Equal([1, 2, 3], taken.Deliveries.Select(d => d.Message.Number));
-        await crashed.DisposeAsync(); // gone without acknowledging
-
-        var redelivered = new List<int>();
-        while (redelivered.Count < 3)
-        {
-            var batch = await survivor.ReadBatchAsync(10, Ct).Within();
-            redelivered.AddRange(batch.Deliveries.Select(d => d.Message.Number));
-            await batch.AckAsync();
-        }
-        Assert.Equal([1, 2, 3], redelivered.Order());
 
         using var quiet = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         quiet.CancelAfter(ShortIdle * 3);
