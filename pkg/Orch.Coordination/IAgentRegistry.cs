@@ -18,6 +18,12 @@ public sealed record AgentInfo(
     /// <summary>Identifies this run of the agent process: a restarted agent keeps its id but not this.</summary>
     public string Incarnation { get; init; } = "";
 
+    /// <summary>
+    /// The id of the cluster key the agent checks messages with (<c>ClusterKey.Id</c>, a
+    /// fingerprint that reveals nothing of the key); empty for an agent that runs insecure.
+    /// </summary>
+    public string ClusterKeyId { get; init; } = "";
+
     /// <summary>Heartbeats an agent may miss before it counts as lost.</summary>
     public const int MissedHeartbeatsWhenLost = 3;
 

@@ -10,7 +10,7 @@ namespace Orch.Hosting;
 /// A run over a shared backend: agents are separate <c>orch-agent</c> processes that registered
 /// with it. This process only coordinates.
 /// </summary>
-public sealed class RemoteRuntime(ICoordinationBackend backend, string address, TimeSpan agentWait) : IRunRuntime
+public sealed class RemoteRuntime(ICoordinationBackend backend, string address, TimeSpan agentWait, string keyId, IAgentRegistry everyAgent) : IRunRuntime
 {
     public ICoordinationBackend Backend => backend;
     public bool AgentsAreRemote => true;
@@ -20,12 +20,27 @@ public sealed class RemoteRuntime(ICoordinationBackend backend, string address, 
         var deadline = DateTime.UtcNow + agentWait;
         while (true)
         {
-            var agents = await backend.Agents.ListAsync(cancellationToken).ConfigureAwait(false);
+            // Only agents with this run's key serve it (a signed backend lists no others; an insecure run wants insecure agents).
+            var agents = (await backend.Agents.ListAsync(cancellationToken).ConfigureAwait(false)).Where(a => a.ClusterKeyId == keyId).ToList();
             if (agents.Count > 0) return agents.Sum(a => a.Slots);
-            if (DateTime.UtcNow >= deadline)
-                throw new BackendUnavailableException($"no live agent on {address} after {agentWait.TotalSeconds:0}s: start one with 'orch-agent --Agent:Backend={address}'");
+            if (DateTime.UtcNow >= deadline) throw new BackendUnavailableException(await NoAgentMessageAsync(cancellationToken).ConfigureAwait(false));
             await Task.Delay(100, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Why no agent serves the run: none is there, or those there have another cluster key.</summary>
+    private async Task<string> NoAgentMessageAsync(CancellationToken cancellationToken)
+    {
+        var waited = $"after {agentWait.TotalSeconds:0}s";
+        IReadOnlyList<AgentInfo> others;
+        try { others = await everyAgent.ListAsync(cancellationToken).ConfigureAwait(false); }
+        catch (Exception ex) when (ex is not OperationCanceledException) { others = []; }
+        if (others.Count == 0)
+            return $"no live agent on {address} {waited}: start one with 'orch-agent --Agent:Backend={address}'";
+        var theirs = string.Join("; ", others.GroupBy(a => a.ClusterKeyId).Select(g =>
+            $"{string.Join(", ", g.Select(a => a.Id.Value))} {(g.Key.Length == 0 ? "run insecure" : $"have cluster key {g.Key}")}"));
+        var ours = keyId.Length == 0 ? "this run is insecure" : $"this run has cluster key {keyId}";
+        return $"no live agent on {address} shares this run's cluster key {waited} ({ours}; {theirs}): give orch run the agents' key with --cluster-key-file, or restart the agents with --Agent:ClusterKeyFile naming this run's key";
     }
 
     public ValueTask DisposeAsync() => backend.DisposeAsync();
@@ -46,6 +61,6 @@ public sealed class RemoteRuntime(ICoordinationBackend backend, string address, 
     public static async Task<RemoteRuntime> ConnectAsync(string address, TimeSpan agentWait, TimeSpan backendWait, Action<string> warn, ClusterKey? key, ILogger? logger = null)
     {
         var backend = await BackendAddress.ConnectAsync(address).ConfigureAwait(false);
-        return new(new PatientBackend(key is null ? backend : backend.WithSigning(key, logger), backendWait, warn), address, agentWait);
+        return new(new PatientBackend(key is null ? backend : backend.WithSigning(key, logger), backendWait, warn), address, agentWait, key?.Id ?? "", backend.Agents);
     }
 }

@@ -65,7 +65,7 @@ public sealed class SigningTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Run_AgentWithAnotherKey_RejectsTheTaskAndTheRunTimesOut()
+    public async Task Run_OnlyAgentsWithAnotherKey_Exits30NamingBothKeysAndNothingRuns()
     {
         var runKey = _dir["run.key"];
         ClusterKeyFiles.Write(runKey);
@@ -74,12 +74,34 @@ public sealed class SigningTests : IAsyncLifetime
         var agent = StartAgent("agent-stranger", $"--Agent:ClusterKeyFile={agentKey}");
         var pipeline = _dir.Write("signed.yml", Pipeline);
 
-        var result = await OrchCli.RunAsync(_dir.Path, "run", pipeline, "--backend", Backend, "--cluster-key-file", runKey, "--timeout", "4s");
+        var result = await OrchCli.RunAsync(_dir.Path, "run", pipeline, "--backend", Backend, "--cluster-key-file", runKey);
 
-        Assert.True(result.ExitCode == 124, result + "\n--- agent ---\n" + agent.Output);
-        await agent.WaitForOutputAsync(Rejected, TimeSpan.FromSeconds(10));
-        Assert.Contains("another cluster key", agent.Output, StringComparison.Ordinal);
-        Assert.False(_dir.Exists("ran.txt"), "the agent ran a task it could not verify");
+        Assert.True(result.ExitCode == 30, result + "\n--- agent ---\n" + agent.Output);
+        Assert.Contains("no live agent on " + Backend + " shares this run's cluster key", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains($"this run has cluster key {ClusterKey.FromFile(runKey).Id}", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains($"agent-stranger have cluster key {ClusterKey.FromFile(agentKey).Id}", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("--cluster-key-file", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
+        Assert.False(_dir.Exists("ran.txt"), "a task ran");
+    }
+
+    [Fact]
+    public async Task Agents_ListsEachAgentWithTheIdOfItsClusterKey()
+    {
+        var keyFile = _dir["cluster.key"];
+        ClusterKeyFiles.Write(keyFile);
+        var signed = StartAgent("agent-keyed", $"--Agent:ClusterKeyFile={keyFile}");
+        var insecure = StartAgent("agent-open", "--Agent:Insecure=true");
+        await using var broker = await RedisBackend.ConnectAsync(_redis!.ConnectionString);
+        await WaitForAgentsAsync(broker, 2, signed, insecure);
+
+        var result = await OrchCli.RunAsync(_dir.Path, "agents", "--backend", Backend, "--json");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        using var listed = System.Text.Json.JsonDocument.Parse(result.Stdout);
+        var keys = listed.RootElement.EnumerateArray().ToDictionary(a => a.GetProperty("id").GetString()!, a => a.GetProperty("cluster_key_id").GetString());
+        Assert.Equal(ClusterKey.FromFile(keyFile).Id, keys["agent-keyed"]);
+        Assert.Null(keys["agent-open"]);
     }
 
     [Fact]
@@ -89,18 +111,20 @@ public sealed class SigningTests : IAsyncLifetime
         ClusterKeyFiles.Write(keyFile);
         var agent = StartAgent("agent-guard", $"--Agent:ClusterKeyFile={keyFile}");
         await using var broker = await RedisBackend.ConnectAsync(_redis!.ConnectionString);
-        await WaitForAgentAsync(broker, agent);
+        await WaitForAgentsAsync(broker, 1, agent);
         var forgedMarker = _dir["forged-ran"];
         var signedMarker = _dir["signed-ran"];
 
-        // Someone with write access to Redis but not the key: a well-formed dispatch, unsigned.
+        // Someone with write access to Redis but not the key: a well-formed dispatch, unsigned, and one signed with another key.
         await broker.Bus.PublishAsync(Topics.Tasks, Dispatch($"echo ran > '{forgedMarker}'"), CancellationToken.None);
+        await broker.WithSigning(ClusterKey.Generate()).Bus.PublishAsync(Topics.Tasks, Dispatch($"echo ran > '{forgedMarker}'"), CancellationToken.None);
         // The same through the signing bus with the cluster key: this one must run, which shows the agent was listening.
         await broker.WithSigning(ClusterKey.FromFile(keyFile)).Bus.PublishAsync(Topics.Tasks, Dispatch($"echo ran > '{signedMarker}'"), CancellationToken.None);
 
         await Processes.WaitForFileAsync(signedMarker, TimeSpan.FromSeconds(20), () => agent.Output);
         await agent.WaitForOutputAsync(Rejected, TimeSpan.FromSeconds(10));
         Assert.Contains("not a signed message", agent.Output, StringComparison.Ordinal);
+        await agent.WaitForOutputAsync("another cluster key", TimeSpan.FromSeconds(10));
         Assert.False(File.Exists(forgedMarker), "a task written straight into the broker ran");
     }
 
@@ -168,13 +192,14 @@ public sealed class SigningTests : IAsyncLifetime
         Assert.Contains("--insecure", result.Stderr, StringComparison.Ordinal);
     }
 
-    /// <summary>Waits until the agent is listed, which it is only once it listens for tasks.</summary>
-    private static async Task WaitForAgentAsync(ICoordinationBackend backend, AgentProcess agent)
+    /// <summary>Waits until the agents are listed, which they are only once they listen for tasks.</summary>
+    private static async Task WaitForAgentsAsync(ICoordinationBackend backend, int count, params AgentProcess[] agents)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while ((await backend.Agents.ListAsync(CancellationToken.None)).Count == 0)
+        while ((await backend.Agents.ListAsync(CancellationToken.None)).Count < count)
         {
-            if (DateTime.UtcNow > deadline || agent.HasExited) Assert.Fail($"the agent did not register; it logged:\n{agent.Output}");
+            if (DateTime.UtcNow > deadline || agents.Any(a => a.HasExited))
+                Assert.Fail($"the agents did not register; they logged:\n{string.Join("\n---\n", agents.Select(a => a.Output))}");
             await Task.Delay(50, CancellationToken.None);
         }
     }

@@ -2,7 +2,11 @@ using Microsoft.Extensions.Logging;
 
 namespace Orch.Coordination.Signing;
 
-/// <summary>A backend whose bus signs and verifies every message; state, locks and agents are the inner backend's own.</summary>
+/// <summary>
+/// A backend whose bus signs and verifies every message, and whose agent registry lists only the
+/// agents that have the same key (<see cref="ClusterAgentRegistry"/>); state and locks are the
+/// inner backend's own.
+/// </summary>
 public sealed class SignedCoordinationBackend : ICoordinationBackend
 {
     private readonly ICoordinationBackend _inner;
@@ -12,6 +16,7 @@ public sealed class SignedCoordinationBackend : ICoordinationBackend
         ArgumentNullException.ThrowIfNull(inner);
         _inner = inner;
         Bus = new SignedMessageBus(inner.Bus, key, logger);
+        Agents = new ClusterAgentRegistry(inner.Agents, key.Id);
     }
 
     public string Name => _inner.Name;
@@ -19,7 +24,8 @@ public sealed class SignedCoordinationBackend : ICoordinationBackend
     IMessageBus ICoordinationBackend.Bus => Bus;
     public IStateStore State => _inner.State;
     public IResourceLocks Locks => _inner.Locks;
-    public IAgentRegistry Agents => _inner.Agents;
+    public ClusterAgentRegistry Agents { get; }
+    IAgentRegistry ICoordinationBackend.Agents => Agents;
 
     public bool IsTransient(Exception error) => _inner.IsTransient(error);
 

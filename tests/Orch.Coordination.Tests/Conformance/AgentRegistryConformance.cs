@@ -50,7 +50,12 @@ public abstract class AgentRegistryConformance : IAsyncLifetime
     private AgentId Id(string name) => new($"{_scope}-{name}");
 
     private AgentInfo Agent(string name, int running = 0) =>
-        new(Id(name), "host-" + name, ["linux", "x64"], 4, "1.2.3", running, Time.GetUtcNow());
+        new(Id(name), "host-" + name, ["linux", "x64"], 4, "1.2.3", running, Time.GetUtcNow())
+        {
+            HeartbeatInterval = TimeSpan.FromSeconds(2),
+            Incarnation = "incarnation-" + name,
+            ClusterKeyId = "0123456789abcdef",
+        };
 
     private Task Heartbeat(AgentInfo agent) => Registry.HeartbeatAsync(agent, Ct).AsTask();
 
@@ -76,6 +81,9 @@ public abstract class AgentRegistryConformance : IAsyncLifetime
         Assert.Equal(4, agent.Slots);
         Assert.Equal("1.2.3", agent.Version);
         Assert.Equal(2, agent.Running);
+        Assert.Equal(TimeSpan.FromSeconds(2), agent.HeartbeatInterval);
+        Assert.Equal("incarnation-a", agent.Incarnation);
+        Assert.Equal("0123456789abcdef", agent.ClusterKeyId);
     }
 
     [Fact]
