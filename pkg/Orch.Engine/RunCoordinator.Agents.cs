@@ -78,6 +78,44 @@ public sealed partial class RunCoordinator
             }
         }
 
+        /// <summary>
+        /// When the run stops: attempts whose batch no agent has claimed yet are not running
+        /// anywhere. Their claims are revoked (a compare-and-set, so no agent takes one meanwhile,
+        /// and a copy still in the bus is dropped) and they end as cancelled at once, instead of
+        /// after the cancel grace period.
+        /// </summary>
+        private async ValueTask EndUntakenAttemptsAsync()
+        {
+            foreach (var batch in _running.GroupBy(i => i.CurrentBatch!.Value).ToList())
+            {
+                try
+                {
+                    if (!await _claims.TryRevokeUnclaimedAsync(_settings.RunId, batch.Key, CancellationToken.None).ConfigureAwait(false)) continue;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    return; // the cancel grace period covers them as before
+                }
+                _revoked.Add(batch.Key);
+                var now = _time.GetUtcNow();
+                foreach (var instance in batch)
+                {
+                    await OnResultAsync(new TaskResult
+                    {
+                        RunId = _settings.RunId,
+                        InstanceKey = instance.Key,
+                        Attempt = instance.Attempt,
+                        AttemptId = instance.CurrentAttempt!.Value,
+                        AgentId = default,
+                        Status = AttemptStatus.Cancelled,
+                        Error = "cancelled before an agent took it",
+                        StartedAt = now,
+                        FinishedAt = now,
+                    }).ConfigureAwait(false);
+                }
+            }
+        }
+
         private async ValueTask OnAttemptLostAsync(InstanceNode instance, AgentId agent, string why)
         {
             _running.Remove(instance);

@@ -703,6 +703,8 @@ public sealed partial class RunCoordinator(ICoordinationBackend backend, IRunObs
                 await ReleaseLeaseAsync(queued).ConfigureAwait(false);
                 SetStatus(queued, InstanceStatus.Pending);
             }
+            // First, so that no agent takes one of them while it stops the others.
+            if (_settings.LostAgentCheckInterval is not null) await EndUntakenAttemptsAsync().ConfigureAwait(false);
             foreach (var instance in _running)
             {
                 var message = new CancelAttempt(_settings.RunId, instance.CurrentAttempt!.Value, reason == RunStatus.TimedOut ? "run timed out" : "run cancelled");

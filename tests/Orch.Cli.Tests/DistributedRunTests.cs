@@ -77,6 +77,30 @@ public sealed class DistributedRunTests : RedisClusterTests
         Assert.All(accounts, l => Assert.Equal(0, l.GetProperty("holders").GetArrayLength()));
     }
 
+    [Fact]
+    public async Task Timeout_WithABacklog_AttemptsNoAgentTookEndAtOnceAndTheRunningOnesAreStopped()
+    {
+        using var dir = new TempDir();
+        // Four slots in all, twenty long tasks: most of them wait in the bus when the run times out.
+        var pipeline = dir.Write("backlog.yml", """
+            name: backlog
+            tasks:
+              nap:
+                for_each: "{{ 20 }}"
+                run: sleep 60
+            """);
+
+        var result = await OrchCli.RunAsync(dir.Path, "run", pipeline, "--backend", Backend, "--cluster-key-file", KeyFile, "--timeout", "3s", "--json");
+
+        Assert.True(result.ExitCode == 124, result + Cluster.Logs());
+        using var summary = JsonDocument.Parse(result.Stdout);
+        var errors = summary.RootElement.GetProperty("failures").EnumerateArray().Select(f => f.GetProperty("error").GetString()).ToList();
+        Assert.Equal(20, errors.Count);
+        // Those an agent took were stopped by it; the rest were never handed to one and need no grace period.
+        Assert.InRange(errors.Count(e => e == "cancelled"), 1, 4);
+        Assert.Equal(20 - errors.Count(e => e == "cancelled"), errors.Count(e => e == "cancelled before an agent took it"));
+    }
+
     [Theory]
     [InlineData("agents")]
     [InlineData("locks")]
