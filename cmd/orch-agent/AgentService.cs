@@ -4,7 +4,6 @@ using Microsoft.Extensions.Options;
 using Orch.Actions;
 using Orch.Agents;
 using Orch.Coordination;
-using Orch.Coordination.Embedded;
 using Orch.Coordination.Resilience;
 using Orch.Coordination.Signing;
 using Orch.Hosting;
@@ -28,9 +27,8 @@ public sealed class AgentService(
         ICoordinationBackend backend;
         try
         {
-            backend = BackendAddress.IsEmbedded(settings.Backend)
-                ? new EmbeddedBackend(Path.GetFullPath(settings.WorkDirectory))
-                : await BackendAddress.ConnectAsync(settings.Backend);
+            // Checked before the host started: a shared backend's address.
+            backend = await BackendAddress.ConnectAsync(settings.Backend!);
         }
         catch (BackendUnavailableException ex)
         {
@@ -46,13 +44,12 @@ public sealed class AgentService(
             backend = backend.WithSigning(key, signingLogger);
             logger.LogInformation("Bus messages are signed and checked with {ClusterKey}", key);
         }
-        else if (!BackendAddress.IsEmbedded(settings.Backend))
+        else
         {
             logger.LogWarning("INSECURE: Agent:Insecure=true, so tasks on the {Backend} backend are not authenticated: anyone who can write to it can run commands as this agent's user", backend.Name);
         }
-        // An outage of a shared backend pauses the agent (no work taken) until it is back.
-        if (!BackendAddress.IsEmbedded(settings.Backend))
-            backend = new PatientBackend(backend, Timeout.InfiniteTimeSpan, message => logger.LogWarning("{Message}", message));
+        // An outage of the backend pauses the agent (no work taken) until it is back.
+        backend = new PatientBackend(backend, Timeout.InfiniteTimeSpan, message => logger.LogWarning("{Message}", message));
         await using var _ = backend;
         var agent = new AgentOptions
         {
@@ -63,8 +60,6 @@ public sealed class AgentService(
             ShutdownGrace = settings.ShutdownGrace,
             WorkDirectory = Path.GetFullPath(settings.WorkDirectory),
             CacheBytes = settings.CacheMegabytes << 20,
-            // The embedded backend's agent shares nothing with another process that could lose it.
-            ClaimAttempts = !BackendAddress.IsEmbedded(settings.Backend),
         };
         logger.LogInformation("Agent {AgentId} started with {Slots} slots on the {Backend} backend", agent.Id, agent.Slots, backend.Name);
         await new AgentWorker(backend, ActionRegistry.CreateDefault(), agent, TimeProvider.System, logger).RunAsync(stoppingToken);

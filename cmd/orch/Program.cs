@@ -31,7 +31,7 @@ app.Configure(config =>
     config.UseStrictParsing();
     config.CancellationExitCode(ExitCodes.Cancelled);
     config.AddCommand<RunCommand>("run")
-        .WithDescription("Run a pipeline on the embedded default (agents in this process).")
+        .WithDescription("Run a pipeline: on the embedded default (agents in this process), or on orch-agent processes through a shared --backend.")
         .WithExample("run", "pipelines/wordcount.yml", "-p", "input=examples/wordcount/corpus", "-p", "output=out/wordcount.json")
         .WithExample("run", "pipelines/wordcount.yml", "--resume", "last");
     config.AddCommand<ValidateCommand>("validate")

@@ -39,7 +39,7 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
         public string? Timeout { get; init; }
 
         [CommandOption("--backend <ADDRESS>")]
-        [Description("Where tasks run: 'embedded' (default, agents in this process) or redis://HOST:PORT (orch-agent processes).")]
+        [Description("Where tasks run: 'embedded' (default, agents in this process), or orch-agent processes through redis://HOST:PORT, dapr or dapr://HOST:PORT?...")]
         public string? Backend { get; init; }
 
         [CommandOption("--backend-wait <DURATION>")]
