@@ -4,7 +4,7 @@
 set -euo pipefail
 # Each entry is COMMAND:DEBIAN_PACKAGE; py/MODULE:DEBIAN_PACKAGE is a module of Debian's python3.
 case "${1:-test}" in
-  test)  need=(bash:bash kill:procps awk:mawk redis-server:redis-server) ;;
+  test)  need=(bash:bash kill:procps awk:mawk redis-server:redis-server openssl:openssl) ;;
   bench) need=(bash:bash parallel:parallel time:time awk:mawk redis-server:redis-server
                py/celery:python3-celery py/redis:python3-redis py/distributed:python3-distributed) ;;
   *) echo "usage: install-deps.sh test|bench" >&2; exit 2 ;;

@@ -101,11 +101,16 @@ public sealed class RedisMessageBus : IMessageBus
     private readonly IDatabase _database;
     private readonly string _prefix;
     private readonly TimeSpan _claimIdleTime;
+    private readonly ConfigurationOptions? _options;
 
     /// <param name="database">The database to use.</param>
     /// <param name="prefix">Starts every Redis key the bus touches.</param>
     /// <param name="claimIdleTime">How long an unacknowledged entry stays with its consumer before others may claim it; 5 s unless given.</param>
-    public RedisMessageBus(IDatabase database, string prefix, TimeSpan? claimIdleTime = null)
+    /// <param name="database">The shared connection's database.</param>
+    /// <param name="prefix">Starts every key of the bus.</param>
+    /// <param name="claimIdleTime">How long an unacknowledged entry stays with its consumer before others may take it.</param>
+    /// <param name="options">How to connect a subscription's reading connection (credentials included); read from the shared connection unless given.</param>
+    public RedisMessageBus(IDatabase database, string prefix, TimeSpan? claimIdleTime = null, ConfigurationOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(database);
         ArgumentException.ThrowIfNullOrEmpty(prefix);
@@ -114,6 +119,7 @@ public sealed class RedisMessageBus : IMessageBus
         _database = database;
         _prefix = prefix;
         _claimIdleTime = idle;
+        _options = options;
     }
 
     public async ValueTask PublishAsync<T>(string topic, T message, CancellationToken cancellationToken) where T : class
@@ -172,7 +178,7 @@ public sealed class RedisMessageBus : IMessageBus
     /// </summary>
     private async Task<IConnectionMultiplexer> OpenReaderAsync()
     {
-        var options = ConfigurationOptions.Parse(_database.Multiplexer.Configuration);
+        var options = _options?.Clone() ?? ConfigurationOptions.Parse(_database.Multiplexer.Configuration);
         options.AbortOnConnectFail = false;
         // A blocked read is an outstanding command: it must not count as timed out.
         options.AsyncTimeout = Math.Max(options.AsyncTimeout, (int)MaxBlock.TotalMilliseconds * 5);

@@ -10,6 +10,11 @@ namespace Orch.Hosting;
 /// A run over a shared backend: agents are separate <c>orch-agent</c> processes that registered
 /// with it. This process only coordinates.
 /// </summary>
+/// <param name="backend">The connected backend.</param>
+/// <param name="address">The backend's address as it may be shown (no password).</param>
+/// <param name="agentWait">How long to wait for an agent that serves the run.</param>
+/// <param name="keyId">The id of the run's cluster key; empty for an insecure run.</param>
+/// <param name="everyAgent">The registry unfiltered by key, to say which keys the agents there have.</param>
 public sealed class RemoteRuntime(ICoordinationBackend backend, string address, TimeSpan agentWait, string keyId, IAgentRegistry everyAgent) : IRunRuntime
 {
     public ICoordinationBackend Backend => backend;
@@ -61,6 +66,6 @@ public sealed class RemoteRuntime(ICoordinationBackend backend, string address, 
     public static async Task<RemoteRuntime> ConnectAsync(string address, TimeSpan agentWait, TimeSpan backendWait, Action<string> warn, ClusterKey? key, ILogger? logger = null)
     {
         var backend = await BackendAddress.ConnectAsync(address).ConfigureAwait(false);
-        return new(new PatientBackend(key is null ? backend : backend.WithSigning(key, logger), backendWait, warn), address, agentWait, key?.Id ?? "", backend.Agents);
+        return new(new PatientBackend(key is null ? backend : backend.WithSigning(key, logger), backendWait, warn), BackendAddress.Display(address), agentWait, key?.Id ?? "", backend.Agents);
     }
 }

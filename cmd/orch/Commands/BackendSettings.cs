@@ -9,7 +9,7 @@ namespace Orch.Cli.Commands;
 public class BackendSettings : CommandSettings
 {
     [CommandOption("--backend <ADDRESS>")]
-    [Description("The backend to look at: redis://HOST:PORT.")]
+    [Description("The backend to look at: redis://HOST:PORT, dapr or dapr://HOST:PORT?...")]
     public string? Backend { get; init; }
 
     [CommandOption("--json")]
@@ -33,7 +33,7 @@ public class BackendSettings : CommandSettings
     public override ValidationResult Validate()
     {
         if (BackendAddress.IsEmbedded(Backend))
-            return ValidationResult.Error("--backend redis://HOST:PORT is required: the embedded default has agents and locks only while a run is going on");
+            return ValidationResult.Error("--backend ADDRESS is required (redis://HOST:PORT, dapr): the embedded default has agents and locks only while a run is going on");
         return BackendAddress.Problem(Backend) is { } problem ? ValidationResult.Error(problem) : ValidationResult.Success();
     }
 }

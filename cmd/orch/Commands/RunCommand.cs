@@ -143,7 +143,7 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
                 return ExitCodes.Infrastructure;
             case BackendLost lost:
                 Console.Error.WriteLine($"orch: {lost.Message}");
-                Console.Error.WriteLine($"orch: nothing unfinished was marked done; once the backend is back: orch run {settings.File} --backend {settings.Backend} --resume {lost.RunId.Value}");
+                Console.Error.WriteLine($"orch: nothing unfinished was marked done; once the backend is back: orch run {settings.File} --backend {BackendAddress.Display(settings.Backend)} --resume {lost.RunId.Value}");
                 return ExitCodes.BackendLost;
             case RunCompleted { Report: var report }:
                 RunSummary.Print(report, human);

@@ -22,7 +22,7 @@ public sealed class OrchCli : IDisposable
     private readonly StringBuilder _stderr = new();
     private readonly Stopwatch _clock;
 
-    private OrchCli(string workingDirectory, IReadOnlyList<string> args)
+    private OrchCli(string workingDirectory, IReadOnlyList<string> args, IReadOnlyDictionary<string, string>? environment = null)
     {
         var (fileName, prefix) = Command.Value;
         var info = new ProcessStartInfo(fileName)
@@ -37,8 +37,9 @@ public sealed class OrchCli : IDisposable
         };
         foreach (var a in prefix) info.ArgumentList.Add(a);
         foreach (var a in args) info.ArgumentList.Add(a);
-        foreach (var name in new[] { "CI", "COLUMNS", "LINES", "NO_COLOR", "TERM", "ORCH_CLUSTER_KEY" }) info.Environment.Remove(name);
+        foreach (var name in new[] { "CI", "COLUMNS", "LINES", "NO_COLOR", "TERM", "ORCH_CLUSTER_KEY", "ORCH_REDIS_PASSWORD", "ORCH_REDIS_USER" }) info.Environment.Remove(name);
         info.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
 
         _process = new Process { StartInfo = info };
         _process.OutputDataReceived += (_, e) => Append(_stdout, e.Data);
@@ -64,6 +65,13 @@ public sealed class OrchCli : IDisposable
     {
         using var orch = Start(workingDirectory, args);
         return await orch.WaitAsync(timeout);
+    }
+
+    /// <summary>Runs orch to completion with these environment variables set.</summary>
+    public static async Task<OrchResult> RunAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        using var orch = new OrchCli(workingDirectory, args, environment);
+        return await orch.WaitAsync(TimeSpan.FromSeconds(60));
     }
 
     /// <summary>Waits for the process to exit; kills it and fails when it takes longer than <paramref name="timeout"/>.</summary>

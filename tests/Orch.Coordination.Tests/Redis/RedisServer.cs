@@ -14,13 +14,17 @@ public sealed class RedisServer : IAsyncDisposable
     private Process _process;
     private readonly string _directory;
     private readonly bool _appendOnly;
+    private readonly string? _password;
+    private readonly string? _tls;
 
-    private RedisServer(Process process, int port, string directory, bool appendOnly)
+    private RedisServer(Process process, int port, string directory, bool appendOnly, string? password, string? tls)
     {
+        _tls = tls;
         _process = process;
         Port = port;
         _directory = directory;
         _appendOnly = appendOnly;
+        _password = password;
     }
 
     public int Port { get; }
@@ -39,12 +43,17 @@ public sealed class RedisServer : IAsyncDisposable
     }
 
     /// <param name="appendOnly">Keep an append-only file, synced on every write, so a restart loses nothing.</param>
-    public static async Task<RedisServer> StartAsync(bool appendOnly = false)
+    /// <param name="password">Require this password of every client (<c>requirepass</c>).</param>
+    /// <param name="tls">
+    /// Serve TLS only, with <c>server.pem</c> and <c>server.key</c> from this directory (clients are
+    /// not asked for certificates).
+    /// </param>
+    public static async Task<RedisServer> StartAsync(bool appendOnly = false, string? password = null, string? tls = null)
     {
         SkipIfUnavailable();
         var port = FreePort();
         var directory = Directory.CreateTempSubdirectory("orch-redis-").FullName;
-        return new RedisServer(await LaunchAsync(port, directory, appendOnly), port, directory, appendOnly);
+        return new RedisServer(await LaunchAsync(port, directory, appendOnly, password, tls), port, directory, appendOnly, password, tls);
     }
 
     /// <summary>Kills the server with SIGKILL (a crash: no shutdown save), waits <paramref name="downtime"/>, and starts it again on the same port and data directory.</summary>
@@ -54,10 +63,10 @@ public sealed class RedisServer : IAsyncDisposable
         await _process.WaitForExitAsync();
         _process.Dispose();
         await Task.Delay(downtime);
-        _process = await LaunchAsync(Port, _directory, _appendOnly);
+        _process = await LaunchAsync(Port, _directory, _appendOnly, _password, _tls);
     }
 
-    private static async Task<Process> LaunchAsync(int port, string directory, bool appendOnly)
+    private static async Task<Process> LaunchAsync(int port, string directory, bool appendOnly, string? password, string? tls)
     {
         var start = new ProcessStartInfo(Executable!)
         {
@@ -65,8 +74,17 @@ public sealed class RedisServer : IAsyncDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        foreach (var argument in new[] { "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", appendOnly ? "yes" : "no", "--appendfsync", "always", "--dir", directory })
+        var portText = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string[] listen = tls is null ? ["--port", portText]
+            : ["--port", "0", "--tls-port", portText, "--tls-cert-file", Path.Combine(tls, "server.pem"), "--tls-key-file", Path.Combine(tls, "server.key"), "--tls-auth-clients", "no"];
+        foreach (var argument in listen) start.ArgumentList.Add(argument);
+        foreach (var argument in new[] { "--bind", "127.0.0.1", "--save", "", "--appendonly", appendOnly ? "yes" : "no", "--appendfsync", "always", "--dir", directory })
             start.ArgumentList.Add(argument);
+        if (password is not null)
+        {
+            start.ArgumentList.Add("--requirepass");
+            start.ArgumentList.Add(password);
+        }
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start redis-server");
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
