@@ -13,8 +13,8 @@ internal static class Program
           --quick   smaller sizes for a smoke run (2,000 no-op, 200 shell, 16 MB corpus, 10,000 fan-out, 200 round trips)
           --only    run only these benchmarks: overhead, shell, wordcount, memory, redis-overhead, redis-wordcount
           --runs    repetitions per figure; the median is reported (default 3; slow ones run once)
-        environment: ORCH (the orch binary; default artifacts/orch/orch as make publishes it),
-                     ORCH_AGENT (the agent host; default artifacts/orch-agent/orch-agent as make agent publishes it),
+        environment: ORCH (the orch binary; default artifacts/release/orch/orch as make release makes it),
+                     ORCH_AGENT (the agent host; default artifacts/release/orch-agent/orch-agent),
                      ORCH_BENCH_CACHE (where the generated corpus is kept),
                      ORCH_BENCH_PYTHON (the Python with Celery and Dask; default /usr/bin/python3)
         """;
@@ -126,38 +126,18 @@ internal static class Program
         return null;
     }
 
-    /// <summary>
-    /// The orch binary to measure: <c>$ORCH</c>, else the ReadyToRun build <c>make</c> publishes to
-    /// <c>artifacts/orch/orch</c>, else the plain Release build; publishes it like <c>make</c> when neither exists.
-    /// </summary>
-    private static string EnsureOrch(string root)
-    {
-        if (Environment.GetEnvironmentVariable("ORCH") is { Length: > 0 } given) return Path.GetFullPath(given);
-        var published = Path.Combine(root, "artifacts", "orch", "orch");
-        if (File.Exists(published)) return published;
-        var built = Path.Combine(root, "cmd", "orch", "bin", "Release", "net10.0", "orch");
-        if (File.Exists(built)) return built;
-        Console.Error.WriteLine("bench: publishing the orch binary (as make does) to artifacts/orch");
-        Measure.Run("dotnet", ["publish", "cmd/orch", "-c", "Release", "-r", "linux-x64", "--self-contained", "false", "-p:PublishReadyToRun=true", "-o", "artifacts/orch", "-nologo", "-v", "q"], root)
-            .EnsureSuccess("dotnet publish cmd/orch");
-        return published;
-    }
+    /// <summary>The orch binary to measure: <c>$ORCH</c>, else the release build <c>make release</c> makes.</summary>
+    private static string EnsureOrch(string root) => Binary(root, "ORCH", Path.Combine("artifacts", "release", "orch", "orch"));
 
-    /// <summary>
-    /// The agent host for the Redis benchmarks: <c>$ORCH_AGENT</c>, else what <c>make agent</c> publishes to
-    /// <c>artifacts/orch-agent/orch-agent</c>, else the plain Release build; publishes it like <c>make agent</c> when neither exists.
-    /// </summary>
-    private static string EnsureAgent(string root)
+    /// <summary>The agent host for the Redis benchmarks: <c>$ORCH_AGENT</c>, else the release build <c>make release</c> makes.</summary>
+    private static string EnsureAgent(string root) => Binary(root, "ORCH_AGENT", Path.Combine("artifacts", "release", "orch-agent", "orch-agent"));
+
+    private static string Binary(string root, string variable, string releasePath)
     {
-        if (Environment.GetEnvironmentVariable("ORCH_AGENT") is { Length: > 0 } given) return Path.GetFullPath(given);
-        var published = Path.Combine(root, "artifacts", "orch-agent", "orch-agent");
-        if (File.Exists(published)) return published;
-        var built = Path.Combine(root, "cmd", "orch-agent", "bin", "Release", "net10.0", "orch-agent");
-        if (File.Exists(built)) return built;
-        Console.Error.WriteLine("bench: publishing the agent host (as make agent does) to artifacts/orch-agent");
-        Measure.Run("dotnet", ["publish", "cmd/orch-agent", "-c", "Release", "-r", "linux-x64", "--self-contained", "false", "-p:PublishReadyToRun=true", "-o", "artifacts/orch-agent", "-nologo", "-v", "q"], root)
-            .EnsureSuccess("dotnet publish cmd/orch-agent");
-        return published;
+        if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } given) return Path.GetFullPath(given);
+        var release = Path.Combine(root, releasePath);
+        if (File.Exists(release)) return release;
+        throw new BenchmarkException($"{releasePath} is missing: run make release first (make bench does), or name a binary in ${variable}");
     }
 
     /// <summary>This program again: its apphost, or <c>dotnet Orch.Bench.dll</c>.</summary>
