@@ -32,6 +32,7 @@ public sealed class WordCountTable : IDisposable
 
     private Slot[] _slots;
     private int _mask;
+    private int _shift; // a hash's top bits pick its home slot: index = hash >> _shift
     private int _count;
     private int _growThreshold;
     private byte[] _arena;
@@ -43,6 +44,7 @@ public sealed class WordCountTable : IDisposable
         var capacity = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp(expectedDistinct * 3L / 2, MinCapacity, 1 << 30));
         _slots = new Slot[capacity];
         _mask = capacity - 1;
+        _shift = ShiftFor(capacity);
         _growThreshold = GrowThreshold(capacity);
         _arena = ArrayPool<byte>.Shared.Rent(1 << 16);
     }
@@ -69,13 +71,34 @@ public sealed class WordCountTable : IDisposable
             return;
         }
         LoadInline(word, out var k0, out var k1);
-        var hash = HashInline(k0, k1, length);
+        AddInline(k0, k1, length, count);
+    }
+
+    /// <summary>
+    /// Adds one occurrence of a word of 1..16 bytes given as its zero-padded little-endian bytes
+    /// (<paramref name="k0"/>: bytes 0..7, <paramref name="k1"/>: bytes 8..15): the scanner's path, which never
+    /// copies the word.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void IncrementInline(ulong k0, ulong k1, int length) => AddInline(k0, k1, length, 1);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void AddInline(ulong k0, ulong k1, int length, long count)
+    {
+        var hash = HashInline(k0, k1);
         var slots = _slots;
         var mask = _mask;
-        var i = (int)hash & mask;
+        var i = (int)(hash >> _shift);
         while (true)
         {
             ref var slot = ref slots[i];
+            // No hash compare: an inline key is its bytes, and a long key's slot never has an inline length.
+            if (slot.Key0 == k0 && slot.Key1 == k1 && slot.Length == length)
+            {
+                slot.Count += count;
+                _total += count;
+                return;
+            }
             if (slot.Count == 0)
             {
                 slot.Hash = hash;
@@ -83,12 +106,6 @@ public sealed class WordCountTable : IDisposable
                 slot.Key0 = k0;
                 slot.Key1 = k1;
                 Inserted(ref slot, count);
-                return;
-            }
-            if (slot.Hash == hash && slot.Key0 == k0 && slot.Key1 == k1 && slot.Length == length)
-            {
-                slot.Count += count;
-                _total += count;
                 return;
             }
             i = (i + 1) & mask;
@@ -102,7 +119,7 @@ public sealed class WordCountTable : IDisposable
         var hash = HashLong(word);
         var slots = _slots;
         var mask = _mask;
-        var i = (int)hash & mask;
+        var i = (int)(hash >> _shift);
         while (true)
         {
             ref var slot = ref slots[i];
@@ -134,7 +151,7 @@ public sealed class WordCountTable : IDisposable
     {
         if (word.IsEmpty) return 0;
         var hash = word.Length <= InlineMax ? HashOf(word) : HashLong(word);
-        var i = (int)hash & _mask;
+        var i = (int)(hash >> _shift);
         while (true)
         {
             ref var slot = ref _slots[i];
@@ -231,6 +248,7 @@ public sealed class WordCountTable : IDisposable
         _arena = [];
         _slots = new Slot[MinCapacity];
         _mask = MinCapacity - 1;
+        _shift = ShiftFor(MinCapacity);
         _growThreshold = GrowThreshold(MinCapacity);
         _count = 0;
         _arenaUsed = 0;
@@ -239,6 +257,8 @@ public sealed class WordCountTable : IDisposable
     }
 
     private static int GrowThreshold(int capacity) => (int)(capacity * 0.7);
+
+    private static int ShiftFor(int capacity) => 32 - BitOperations.Log2((uint)capacity);
 
     private ReadOnlySpan<byte> WordOf(ref Slot slot) =>
         slot.Length <= InlineMax
@@ -269,15 +289,17 @@ public sealed class WordCountTable : IDisposable
         var old = _slots;
         var slots = new Slot[old.Length * 2];
         var mask = slots.Length - 1;
+        var shift = ShiftFor(slots.Length);
         for (var i = 0; i < old.Length; i++)
         {
             if (old[i].Count == 0) continue;
-            var j = (int)old[i].Hash & mask;
+            var j = (int)(old[i].Hash >> shift);
             while (slots[j].Count != 0) j = (j + 1) & mask;
             slots[j] = old[i];
         }
         _slots = slots;
         _mask = mask;
+        _shift = shift;
         _growThreshold = GrowThreshold(slots.Length);
     }
 
@@ -304,20 +326,18 @@ public sealed class WordCountTable : IDisposable
         }
     }
 
+    /// <summary>
+    /// Hash of an inline key: multiplicative, so its top bits (which pick the slot) depend on every key byte.
+    /// The length needs no mixing in: words have no zero bytes, so the zero padding tells lengths apart.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint HashInline(ulong k0, ulong k1, int length)
-    {
-        var h = (k0 * 0x9E3779B97F4A7C15UL) ^ (k1 * 0xC2B2AE3D27D4EB4FUL) ^ ((ulong)length << 56);
-        h ^= h >> 32;
-        h *= 0xD6E8FEB86659FD93UL;
-        h ^= h >> 29;
-        return (uint)h;
-    }
+    private static uint HashInline(ulong k0, ulong k1) =>
+        (uint)(((k0 * 0x9E3779B97F4A7C15UL) ^ (k1 * 0xC2B2AE3D27D4EB4FUL)) >> 32);
 
     private static uint HashOf(ReadOnlySpan<byte> key)
     {
         LoadInline(key, out var k0, out var k1);
-        return HashInline(k0, k1, key.Length);
+        return HashInline(k0, k1);
     }
 
     /// <summary>Hash of a key longer than <see cref="InlineMax"/> bytes (8 bytes per step).</summary>

@@ -1,5 +1,8 @@
 using System.Buffers;
+using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
 
@@ -145,7 +148,9 @@ public static class WordCounter
             }
             while (true)
             {
-                // ASCII separators.
+                i = ScanAsciiWords(buffer, i);
+
+                // One word (or the rest of the buffer) byte by byte. ASCII separators first.
                 while (i < n && classes[buffer[i]] == 0) i++;
                 if (i >= n) return n;
 
@@ -180,6 +185,64 @@ public static class WordCounter
                 i = ScanSlow(buffer, i, final, out var more);
                 if (more || i >= n) return i;
             }
+        }
+
+        /// <summary>Bytes 0..15 are 0xFF, 16..31 are 0: the 16 bytes at offset 16 - n keep the first n bytes of a key.</summary>
+        private static ReadOnlySpan<byte> KeepFirst =>
+        [
+            0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ];
+
+        /// <summary>
+        /// The fast path: counts words of 1..16 ASCII letters followed by an ASCII separator, 32 bytes at a time,
+        /// straight from registers (the table gets the key as two lowercased words). Returns at the first word it
+        /// does not handle (non-ASCII, longer, or too near the end of the buffer to see its end), whose bytes
+        /// from there the byte-by-byte path takes. Only called with no word pending.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private int ScanAsciiWords(ReadOnlySpan<byte> buffer, int i)
+        {
+            if (!Vector256.IsHardwareAccelerated) return i;
+            ref var start = ref MemoryMarshal.GetReference(buffer);
+            ref var keepFirst = ref MemoryMarshal.GetReference(KeepFirst);
+            var last = buffer.Length - Vector256<byte>.Count; // the last offset a whole vector can be loaded from
+            while (i <= last)
+            {
+                var v = Vector256.LoadUnsafe(ref start, (nuint)i);
+                var inWord = InWordMask(v);
+                if ((inWord & 1) == 0)
+                {
+                    // Separators first: skip them, then look again from the word's first byte.
+                    if (inWord == 0)
+                    {
+                        i += Vector256<byte>.Count;
+                        continue;
+                    }
+                    i += BitOperations.TrailingZeroCount(inWord);
+                    if (i > last) break;
+                    v = Vector256.LoadUnsafe(ref start, (nuint)i);
+                    inWord = InWordMask(v);
+                }
+                // A word starts at i; the first separator ends it (32 when not in this vector).
+                var length = BitOperations.TrailingZeroCount(~inWord);
+                if (length > 16 || (v.ExtractMostSignificantBits() & ((1u << length) - 1)) != 0) break;
+                // All ASCII letters: OR 0x20 lowercases each one; the mask zeroes the bytes after the word.
+                var key = (v.GetLower() | Vector128.Create((byte)0x20)) & Vector128.LoadUnsafe(ref keepFirst, (nuint)(16 - length));
+                var words = key.AsUInt64();
+                table.IncrementInline(words.ToScalar(), words.GetElement(1), length);
+                i += length + 1; // and the separator
+            }
+            return i;
+        }
+
+        /// <summary>Bit k set: byte k of <paramref name="v"/> is an ASCII letter or any byte >= 0x80 (may be part of a word).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static uint InWordMask(Vector256<byte> v)
+        {
+            // (b | 0x20) - 'a' < 26 exactly for A-Z and a-z; bytes >= 0x80 have their top bit set already.
+            var letter = Vector256.LessThan((v | Vector256.Create((byte)0x20)) - Vector256.Create((byte)'a'), Vector256.Create((byte)26));
+            return (letter | v).ExtractMostSignificantBits();
         }
 
         /// <summary>Rune-by-rune scanning until an ASCII separator (consumed) or the end of the buffer.</summary>
