@@ -195,10 +195,11 @@ public static class WordCounter
         ];
 
         /// <summary>
-        /// The fast path: counts words of 1..16 ASCII letters followed by an ASCII separator, 32 bytes at a time,
-        /// straight from registers (the table gets the key as two lowercased words). Returns at the first word it
-        /// does not handle (non-ASCII, longer, or too near the end of the buffer to see its end), whose bytes
-        /// from there the byte-by-byte path takes. Only called with no word pending.
+        /// The fast path, 32 bytes at a time: a word of 1..16 ASCII letters followed by an ASCII separator is counted
+        /// straight from registers (the table gets the key as two lowercased words); any other word whose end is in
+        /// the same 32 bytes goes through <see cref="ScanSlow"/>. Returns at the first word whose end it cannot see
+        /// (a longer one, or too near the end of the buffer), which the byte-by-byte path takes from there.
+        /// Only called with no word pending.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private int ScanAsciiWords(ReadOnlySpan<byte> buffer, int i)
@@ -226,12 +227,20 @@ public static class WordCounter
                 }
                 // A word starts at i; the first separator ends it (32 when not in this vector).
                 var length = BitOperations.TrailingZeroCount(~inWord);
-                if (length > 16 || (v.ExtractMostSignificantBits() & ((1u << length) - 1)) != 0) break;
+                if (length == Vector256<byte>.Count) break;
+                if (length > 16 || (v.ExtractMostSignificantBits() & ((1u << length) - 1)) != 0)
+                {
+                    // Its separator is in the buffer, so this returns just after it, never asking for more data.
+                    i = ScanSlow(buffer, i, final: false, out _);
+                    continue;
+                }
                 // All ASCII letters: OR 0x20 lowercases each one; the mask zeroes the bytes after the word.
                 var key = (v.GetLower() | Vector128.Create((byte)0x20)) & Vector128.LoadUnsafe(ref keepFirst, (nuint)(16 - length));
                 var words = key.AsUInt64();
                 table.IncrementInline(words.ToScalar(), words.GetElement(1), length);
-                i += length + 1; // and the separator
+                // On to the next word in this vector, without a branch on how long the separators are; the bit at
+                // 32 - length stops the count at the vector's end when no word follows in it.
+                i += length + BitOperations.TrailingZeroCount((inWord >> length) | (1u << (Vector256<byte>.Count - length)));
             }
             return i;
         }
@@ -293,9 +302,21 @@ public static class WordCounter
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Flush()
         {
-            if (_pending == 0) return;
-            table.Increment(new ReadOnlySpan<byte>(_scratch, 0, _pending));
+            var length = _pending;
+            if (length == 0) return;
             _pending = 0;
+            if (length <= 16)
+            {
+                // The scratch buffer is never shorter than 16 bytes: load the key whole, then cut it to the word.
+                var key = Vector128.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(_scratch))
+                    & Vector128.LoadUnsafe(ref MemoryMarshal.GetReference(KeepFirst), (nuint)(16 - length));
+                var words = key.AsUInt64();
+                table.IncrementInline(words.ToScalar(), words.GetElement(1), length);
+            }
+            else
+            {
+                table.Increment(new ReadOnlySpan<byte>(_scratch, 0, length));
+            }
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -331,9 +352,15 @@ public static class WordCounter
             _pending += rune.EncodeToUtf8(_scratch.AsSpan(_pending));
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private void EnsureScratch(int extra)
         {
-            if (_scratch.Length - _pending >= extra) return;
+            if (_scratch.Length - _pending < extra) GrowScratch(extra);
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private void GrowScratch(int extra)
+        {
             var size = Math.Max((long)_scratch.Length * 2, (long)_pending + extra);
             if (size > Array.MaxLength) throw new InvalidOperationException("word too long");
             Array.Resize(ref _scratch, (int)size);
