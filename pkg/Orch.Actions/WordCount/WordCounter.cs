@@ -195,11 +195,12 @@ public static class WordCounter
         ];
 
         /// <summary>
-        /// The fast path, 32 bytes at a time: a word of 1..16 ASCII letters followed by an ASCII separator is counted
-        /// straight from registers (the table gets the key as two lowercased words); any other word whose end is in
-        /// the same 32 bytes goes through <see cref="ScanSlow"/>. Returns at the first word whose end it cannot see
-        /// (a longer one, or too near the end of the buffer), which the byte-by-byte path takes from there.
-        /// Only called with no word pending.
+        /// The fast path, over blocks of 64 bytes. Each block is classified once (which bytes may be part of a word,
+        /// which are >= 0x80); words are then found from those masks, so no word waits on the one before it.
+        /// A word of 1..16 ASCII letters is counted straight from registers (the table gets the key as two
+        /// lowercased words); any other word whose end is within the next block goes through <see cref="ScanSlow"/>.
+        /// Returns where the byte-by-byte path takes over: at a word of 64 bytes or more, or near the buffer's end.
+        /// Only called with no word pending, at a separator or a word's first byte.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private int ScanAsciiWords(ReadOnlySpan<byte> buffer, int i)
@@ -207,42 +208,66 @@ public static class WordCounter
             if (!Vector256.IsHardwareAccelerated) return i;
             ref var start = ref MemoryMarshal.GetReference(buffer);
             ref var keepFirst = ref MemoryMarshal.GetReference(KeepFirst);
-            var last = buffer.Length - Vector256<byte>.Count; // the last offset a whole vector can be loaded from
-            while (i <= last)
+            var n = buffer.Length;
+            var blockStart = i;
+            // Words starting in a block may end in the next one, so both are classified before the first is walked.
+            if (blockStart + 2 * 64 > n) return i;
+            Classify(ref start, blockStart, out var inWord, out var high);
+            var resume = i; // just after the last word handled
+            ulong carry = 0; // 1 when the byte before the block is part of a word (already handled)
+            while (blockStart + 2 * 64 <= n)
             {
-                var v = Vector256.LoadUnsafe(ref start, (nuint)i);
-                var inWord = InWordMask(v);
-                if ((inWord & 1) == 0)
+                Classify(ref start, blockStart + 64, out var nextInWord, out var nextHigh);
+                var starts = inWord & ~((inWord << 1) | carry);
+                while (starts != 0)
                 {
-                    // Separators first: skip them, then look again from the word's first byte.
-                    if (inWord == 0)
+                    var s = BitOperations.TrailingZeroCount(starts);
+                    starts &= starts - 1;
+                    // The 64 bits from s on: the rest of this block, then the start of the next.
+                    // (Shifting by 1 and then by 63 - s shifts by 64 - s without a shift count of 64.)
+                    var separators = (~inWord >> s) | ((~nextInWord << 1) << (63 - s));
+                    var length = BitOperations.TrailingZeroCount(separators);
+                    var wordStart = blockStart + s;
+                    var highBits = (high >> s) | ((nextHigh << 1) << (63 - s));
+                    if (length <= 16 && (highBits & ((1UL << length) - 1)) == 0)
                     {
-                        i += Vector256<byte>.Count;
-                        continue;
+                        // All ASCII letters: OR 0x20 lowercases each one; the mask zeroes the bytes after the word.
+                        var key = (Vector128.LoadUnsafe(ref start, (nuint)wordStart) | Vector128.Create((byte)0x20))
+                            & Vector128.LoadUnsafe(ref keepFirst, (nuint)(16 - length));
+                        var words = key.AsUInt64();
+                        table.IncrementInline(words.ToScalar(), words.GetElement(1), length);
+                        resume = wordStart + length + 1;
                     }
-                    i += BitOperations.TrailingZeroCount(inWord);
-                    if (i > last) break;
-                    v = Vector256.LoadUnsafe(ref start, (nuint)i);
-                    inWord = InWordMask(v);
+                    else if (length < 64)
+                    {
+                        // Its separator is in the buffer, so this returns just after it, never asking for more data.
+                        resume = ScanSlow(buffer, wordStart, final: false, out _);
+                    }
+                    else
+                    {
+                        return wordStart;
+                    }
                 }
-                // A word starts at i; the first separator ends it (32 when not in this vector).
-                var length = BitOperations.TrailingZeroCount(~inWord);
-                if (length == Vector256<byte>.Count) break;
-                if (length > 16 || (v.ExtractMostSignificantBits() & ((1u << length) - 1)) != 0)
-                {
-                    // Its separator is in the buffer, so this returns just after it, never asking for more data.
-                    i = ScanSlow(buffer, i, final: false, out _);
-                    continue;
-                }
-                // All ASCII letters: OR 0x20 lowercases each one; the mask zeroes the bytes after the word.
-                var key = (v.GetLower() | Vector128.Create((byte)0x20)) & Vector128.LoadUnsafe(ref keepFirst, (nuint)(16 - length));
-                var words = key.AsUInt64();
-                table.IncrementInline(words.ToScalar(), words.GetElement(1), length);
-                // On to the next word in this vector, without a branch on how long the separators are; the bit at
-                // 32 - length stops the count at the vector's end when no word follows in it.
-                i += length + BitOperations.TrailingZeroCount((inWord >> length) | (1u << (Vector256<byte>.Count - length)));
+                carry = inWord >> 63;
+                inWord = nextInWord;
+                high = nextHigh;
+                blockStart += 64;
             }
-            return i;
+            // A word that started before blockStart has been handled up to resume.
+            return Math.Max(blockStart, resume);
+        }
+
+        /// <summary>
+        /// For the 64 bytes at <paramref name="offset"/>: bit k of <paramref name="inWord"/> is set when byte k is an
+        /// ASCII letter or >= 0x80 (may be part of a word), bit k of <paramref name="high"/> when it is >= 0x80.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Classify(ref byte start, int offset, out ulong inWord, out ulong high)
+        {
+            var lo = Vector256.LoadUnsafe(ref start, (nuint)offset);
+            var hi = Vector256.LoadUnsafe(ref start, (nuint)offset + 32);
+            high = lo.ExtractMostSignificantBits() | ((ulong)hi.ExtractMostSignificantBits() << 32);
+            inWord = InWordMask(lo) | ((ulong)InWordMask(hi) << 32);
         }
 
         /// <summary>Bit k set: byte k of <paramref name="v"/> is an ASCII letter or any byte >= 0x80 (may be part of a word).</summary>

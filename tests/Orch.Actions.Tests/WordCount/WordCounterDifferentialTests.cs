@@ -118,7 +118,7 @@ public class WordCounterDifferentialTests
         var bytes = RandomText(rng, 1500);
         var path = temp.WriteBytes("t.txt", bytes);
         var expected = Reference(bytes);
-        for (var bufferSize = 16; bufferSize <= 200; bufferSize++)
+        for (var bufferSize = 16; bufferSize <= 400; bufferSize++)
         {
             using var table = new WordCountTable();
             WordCounter.CountFile(path, table, TestContext.Current.CancellationToken, bufferSize);
@@ -129,6 +129,7 @@ public class WordCounterDifferentialTests
     [Theory]
     [InlineData(20, 64)]
     [InlineData(21, 100)]
+    [InlineData(22, 300)]
     public void CountFile_RandomMixedText_EveryBoundaryPosition_MatchesReference(int seed, int bufferSize)
     {
         // Leading separators shift every byte of the text across the first buffer boundary in turn.
