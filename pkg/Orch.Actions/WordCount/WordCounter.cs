@@ -240,8 +240,8 @@ public static class WordCounter
                     }
                     else if (length < 64)
                     {
-                        // Its separator is in the buffer, so this returns just after it, never asking for more data.
-                        resume = ScanSlow(buffer, wordStart, final: false, out _);
+                        CountRun(buffer, wordStart, wordStart + length);
+                        resume = wordStart + length + 1;
                     }
                     else
                     {
@@ -277,6 +277,66 @@ public static class WordCounter
             // (b | 0x20) - 'a' < 26 exactly for A-Z and a-z; bytes >= 0x80 have their top bit set already.
             var letter = Vector256.LessThan((v | Vector256.Create((byte)0x20)) - Vector256.Create((byte)'a'), Vector256.Create((byte)26));
             return (letter | v).ExtractMostSignificantBits();
+        }
+
+        /// <summary>
+        /// Counts the words of <c>buffer[i..end)</c>: ASCII letters and bytes >= 0x80, followed by an ASCII separator
+        /// at <paramref name="end"/>. The same steps as <see cref="ScanSlow"/>, which the separator lets skip every
+        /// end-of-buffer check. Only called with no word pending.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void CountRun(ReadOnlySpan<byte> buffer, int i, int end)
+        {
+            // A rune lowercases to one rune of at most 4 bytes: ASCII stays 1 byte, a longer one at most doubles.
+            EnsureScratch(2 * (end - i) + 4);
+            var scratch = _scratch;
+            var lowerTable = TwoByteLower;
+            var length = 0;
+            while (i < end)
+            {
+                var b = buffer[i];
+                if (b < 0x80)
+                {
+                    scratch[length++] = (byte)(b | 0x20); // an ASCII letter
+                    i++;
+                    continue;
+                }
+                // Two-byte sequences through the lookup table; buffer[i + 1] is at most the separator.
+                if ((uint)(b - 0xC2) <= 0xDF - 0xC2 && (buffer[i + 1] & 0xC0) == 0x80)
+                {
+                    var lower = (int)lowerTable[((b & 0x1F) << 6) | (buffer[i + 1] & 0x3F)];
+                    if (lower == 0)
+                    {
+                        CountScratch(length);
+                        length = 0;
+                    }
+                    else if (lower is >= 0x80 and < 0x800)
+                    {
+                        scratch[length] = (byte)(0xC0 | (lower >> 6));
+                        scratch[length + 1] = (byte)(0x80 | (lower & 0x3F));
+                        length += 2;
+                    }
+                    else
+                    {
+                        length += new Rune(lower).EncodeToUtf8(scratch.AsSpan(length));
+                    }
+                    i += 2;
+                    continue;
+                }
+                // Neither a valid sequence nor an invalid one reaches past the ASCII separator at end.
+                var status = Rune.DecodeFromUtf8(buffer[i..], out var rune, out var consumed);
+                if (status == OperationStatus.Done && Rune.IsLetter(rune))
+                {
+                    length += Rune.ToLowerInvariant(rune).EncodeToUtf8(scratch.AsSpan(length));
+                }
+                else
+                {
+                    CountScratch(length);
+                    length = 0;
+                }
+                i += consumed;
+            }
+            CountScratch(length);
         }
 
         /// <summary>Rune-by-rune scanning until an ASCII separator (consumed) or the end of the buffer.</summary>
@@ -328,8 +388,15 @@ public static class WordCounter
         public void Flush()
         {
             var length = _pending;
-            if (length == 0) return;
             _pending = 0;
+            CountScratch(length);
+        }
+
+        /// <summary>Counts the first <paramref name="length"/> bytes of the scratch buffer as a word, if any.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void CountScratch(int length)
+        {
+            if (length == 0) return;
             if (length <= 16)
             {
                 // The scratch buffer is never shorter than 16 bytes: load the key whole, then cut it to the word.

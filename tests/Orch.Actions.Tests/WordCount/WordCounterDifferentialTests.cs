@@ -14,8 +14,8 @@ public class WordCounterDifferentialTests
     [
         // ASCII separators, including the neighbours of the letter ranges.
         " ", "\n", ",", ". ", "0", "42", "@", "[", "`", "{", "\u007F", "\0", "\t", "'",
-        // Two-byte letters; U+0130 and U+01C5 change when lowercased; ß and ς have no single-rune uppercase here.
-        "é", "É", "ß", "ö", "Ö", "ø", "Σ", "ς", "Ж", "ж", "ǅ", "İ", "ı", "ĳ",
+        // Two-byte letters; U+0130 lowercases to one byte, U+023A and U+023E to three.
+        "é", "É", "ß", "ö", "Ö", "ø", "Σ", "ς", "Ж", "ж", "ǅ", "İ", "ı", "ĳ", "Ⱥ", "Ⱦ",
         // Two-byte non-letters: no-break space, multiplication sign, section sign, a combining mark.
         "\u00A0", "×", "§", "\u0301",
         // Three-byte letters: CJK, kana, capital sharp s, Kelvin sign (lowercases to ASCII k), a ligature.
@@ -166,16 +166,17 @@ public class WordCounterDifferentialTests
     [Fact]
     public void CountBytes_EveryWordLengthCaseAndAlignment_MatchesReference()
     {
-        // Words of 1..80 bytes, with an upper-case letter or a multi-byte letter at the start, middle or end,
+        // Words of 1..80 bytes, with an upper-case letter or a multi-byte letter at the start, middle or end, or all multi-byte,
         // each after 0..40 separators, so that words start at every offset of a vector and end at every length.
         var text = new List<byte>();
         var rng = new Random(5);
         for (var length = 1; length <= 80; length++)
         {
-            for (var variant = 0; variant < 7; variant++)
+            for (var variant = 0; variant < 8; variant++)
             {
                 var word = new StringBuilder();
-                for (var k = 0; k < length; k++) word.Append((char)('a' + rng.Next(26)));
+                // Variant 7: a letter whose lowercase is longer in UTF-8 (two bytes to three), length bytes of it.
+                for (var k = 0; k < length; k++) word.Append(variant == 7 ? (k % 2 == 0 ? "" : "Ⱥ") : ((char)('a' + rng.Next(26))).ToString());
                 var at = variant switch { 0 or 1 => 0, 2 or 3 => length / 2, 4 or 5 => length - 1, _ => -1 };
                 if (at >= 0) word[at] = variant % 2 == 0 ? char.ToUpperInvariant(word[at]) : 'Ö';
                 text.AddRange(Enumerable.Repeat((byte)' ', rng.Next(41)));
