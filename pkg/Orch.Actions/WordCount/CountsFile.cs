@@ -64,6 +64,9 @@ public static class CountsFile
             throw new InvalidDataException($"'{path}' is not a word-count partial file (version {Version})");
         var distinct = (long)reader.ReadVarint();
         var total = (long)reader.ReadVarint();
+        // Entries come in the writer's slot order; room for them all up front keeps them spread out. An entry takes
+        // at least 3 bytes, which bounds what a corrupt header can make this allocate.
+        table.EnsureCapacity((int)Math.Min(Math.Max(distinct, table.Count), stream.Length / 3));
         long sum = 0;
         for (long k = 0; k < distinct; k++)
         {

@@ -41,7 +41,7 @@ public sealed class WordCountTable : IDisposable
 
     public WordCountTable(int expectedDistinct = 0)
     {
-        var capacity = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp(expectedDistinct * 3L / 2, MinCapacity, 1 << 30));
+        var capacity = CapacityFor(expectedDistinct);
         _slots = new Slot[capacity];
         _mask = capacity - 1;
         _shift = ShiftFor(capacity);
@@ -164,11 +164,24 @@ public sealed class WordCountTable : IDisposable
     /// <summary>The count of <paramref name="word"/> as given (no lowercasing), 0 when absent.</summary>
     public long GetCount(string word) => GetCount(Encoding.UTF8.GetBytes(word));
 
+    /// <summary>
+    /// Grows the table, if needed, to hold <paramref name="distinct"/> entries without growing again.
+    /// Call it before adding many entries taken from another table in its slot order: that order follows the
+    /// hash, and a table much smaller than them would pile them all into its first slots.
+    /// </summary>
+    public void EnsureCapacity(int distinct)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(distinct);
+        var capacity = CapacityFor(distinct);
+        if (capacity > _slots.Length) Rehash(capacity);
+    }
+
     /// <summary>Adds every entry of <paramref name="other"/>.</summary>
     public void MergeFrom(WordCountTable other)
     {
         ArgumentNullException.ThrowIfNull(other);
         if (ReferenceEquals(other, this)) throw new ArgumentException("cannot merge a table into itself", nameof(other));
+        EnsureCapacity(Math.Max(_count, other._count));
         var slots = other._slots;
         for (var i = 0; i < slots.Length; i++)
         {
@@ -258,6 +271,14 @@ public sealed class WordCountTable : IDisposable
 
     private static int GrowThreshold(int capacity) => (int)(capacity * 0.7);
 
+    /// <summary>The smallest capacity that holds <paramref name="distinct"/> entries below the growth threshold.</summary>
+    private static int CapacityFor(int distinct)
+    {
+        var capacity = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp(distinct * 3L / 2, MinCapacity, 1 << 30));
+        while (capacity < 1 << 30 && distinct > GrowThreshold(capacity)) capacity *= 2;
+        return capacity;
+    }
+
     private static int ShiftFor(int capacity) => 32 - BitOperations.Log2((uint)capacity);
 
     private ReadOnlySpan<byte> WordOf(ref Slot slot) =>
@@ -286,8 +307,13 @@ public sealed class WordCountTable : IDisposable
     private void Resize()
     {
         if (_slots.Length >= 1 << 30) throw new InvalidOperationException("word table is full");
+        Rehash(_slots.Length * 2);
+    }
+
+    private void Rehash(int capacity)
+    {
         var old = _slots;
-        var slots = new Slot[old.Length * 2];
+        var slots = new Slot[capacity];
         var mask = slots.Length - 1;
         var shift = ShiftFor(slots.Length);
         for (var i = 0; i < old.Length; i++)
