@@ -187,13 +187,6 @@ public static class WordCounter
             }
         }
 
-        /// <summary>Bytes 0..15 are 0xFF, 16..31 are 0: the 16 bytes at offset 16 - n keep the first n bytes of a key.</summary>
-        private static ReadOnlySpan<byte> KeepFirst =>
-        [
-            0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-        ];
-
         /// <summary>
         /// The fast path, over blocks of 64 bytes. Each block is classified once (which bytes may be part of a word,
         /// which are >= 0x80); words are then found from those masks, so no word waits on the one before it.
@@ -207,45 +200,44 @@ public static class WordCounter
         {
             if (!Vector256.IsHardwareAccelerated) return i;
             ref var start = ref MemoryMarshal.GetReference(buffer);
-            ref var keepFirst = ref MemoryMarshal.GetReference(KeepFirst);
             var n = buffer.Length;
             var blockStart = i;
             // Words starting in a block may end in the next one, so both are classified before the first is walked.
             if (blockStart + 2 * 64 > n) return i;
             Classify(ref start, blockStart, out var inWord, out var high);
-            var resume = i; // just after the last word handled
             ulong carry = 0; // 1 when the byte before the block is part of a word (already handled)
             while (blockStart + 2 * 64 <= n)
             {
                 Classify(ref start, blockStart + 64, out var nextInWord, out var nextHigh);
                 var starts = inWord & ~((inWord << 1) | carry);
+                // For a word at s, the 64 bits from s on are (bits >> s) | (next << (64 - s)): the rest of this block, then
+                // the start of the next. The next block's bits are shifted by 1 here and by 63 - s below, as a shift
+                // count of 64 would act as 0.
+                var separators = ~inWord;
+                var nextSeparators = ~nextInWord << 1;
+                var nextHighShifted = nextHigh << 1;
+                ref var block = ref Unsafe.Add(ref start, blockStart);
                 while (starts != 0)
                 {
                     var s = BitOperations.TrailingZeroCount(starts);
                     starts &= starts - 1;
-                    // The 64 bits from s on: the rest of this block, then the start of the next.
-                    // (Shifting by 1 and then by 63 - s shifts by 64 - s without a shift count of 64.)
-                    var separators = (~inWord >> s) | ((~nextInWord << 1) << (63 - s));
-                    var length = BitOperations.TrailingZeroCount(separators);
-                    var wordStart = blockStart + s;
-                    var highBits = (high >> s) | ((nextHigh << 1) << (63 - s));
-                    if (length <= 16 && (highBits & ((1UL << length) - 1)) == 0)
+                    var length = BitOperations.TrailingZeroCount((separators >> s) | (nextSeparators << (63 - s)));
+                    var asciiLength = BitOperations.TrailingZeroCount((high >> s) | (nextHighShifted << (63 - s)));
+                    if (length <= Math.Min(asciiLength, 16))
                     {
                         // All ASCII letters: OR 0x20 lowercases each one; the mask zeroes the bytes after the word.
-                        var key = (Vector128.LoadUnsafe(ref start, (nuint)wordStart) | Vector128.Create((byte)0x20))
-                            & Vector128.LoadUnsafe(ref keepFirst, (nuint)(16 - length));
+                        var key = (Vector128.LoadUnsafe(ref block, (nuint)s) | Vector128.Create((byte)0x20))
+                            & Vector128.LessThan(Vector128<byte>.Indices, Vector128.Create((byte)length));
                         var words = key.AsUInt64();
                         table.IncrementInline(words.ToScalar(), words.GetElement(1), length);
-                        resume = wordStart + length + 1;
                     }
                     else if (length < 64)
                     {
-                        CountRun(buffer, wordStart, wordStart + length);
-                        resume = wordStart + length + 1;
+                        CountRun(buffer, blockStart + s, blockStart + s + length);
                     }
                     else
                     {
-                        return wordStart;
+                        return blockStart + s;
                     }
                 }
                 carry = inWord >> 63;
@@ -253,8 +245,8 @@ public static class WordCounter
                 high = nextHigh;
                 blockStart += 64;
             }
-            // A word that started before blockStart has been handled up to resume.
-            return Math.Max(blockStart, resume);
+            // A word running into this block has been counted: go on after its separator.
+            return carry == 0 ? blockStart : blockStart + BitOperations.TrailingZeroCount(~inWord) + 1;
         }
 
         /// <summary>
@@ -401,7 +393,7 @@ public static class WordCounter
             {
                 // The scratch buffer is never shorter than 16 bytes: load the key whole, then cut it to the word.
                 var key = Vector128.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(_scratch))
-                    & Vector128.LoadUnsafe(ref MemoryMarshal.GetReference(KeepFirst), (nuint)(16 - length));
+                    & Vector128.LessThan(Vector128<byte>.Indices, Vector128.Create((byte)length));
                 var words = key.AsUInt64();
                 table.IncrementInline(words.ToScalar(), words.GetElement(1), length);
             }
