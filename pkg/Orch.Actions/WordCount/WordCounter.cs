@@ -95,6 +95,12 @@ public static class WordCounter
         /// <summary>For code points below U+0800: the invariant lowercase code point of a letter, 0 for a non-letter.</summary>
         private static readonly char[] TwoByteLower = BuildTwoByteLower();
 
+        /// <summary>
+        /// For code points below U+0800: the UTF-8 bytes (first byte low) of the invariant lowercase of a letter whose
+        /// lowercase is also two bytes long; 0 for anything else (non-letters, and letters like U+0130 or U+023A).
+        /// </summary>
+        private static readonly ushort[] TwoByteLowerUtf8 = BuildTwoByteLowerUtf8();
+
         private byte[] _scratch = new byte[256];
 
         private static char[] BuildTwoByteLower()
@@ -108,6 +114,17 @@ public static class WordCounter
             return table;
         }
         private int _pending;
+
+        private static ushort[] BuildTwoByteLowerUtf8()
+        {
+            var table = new ushort[0x800];
+            for (var cp = 0x80; cp < 0x800; cp++)
+            {
+                var lower = TwoByteLower[cp];
+                if (lower is >= (char)0x80 and < (char)0x800) table[cp] = (ushort)((0xC0 | (lower >> 6)) | ((0x80 | (lower & 0x3F)) << 8));
+            }
+            return table;
+        }
 
         // 0: ASCII non-letter, 'a'..'z': ASCII letter (lowercased), 0xFF: first byte >= 0x80.
         private static ReadOnlySpan<byte> Classes =>
@@ -231,13 +248,10 @@ public static class WordCounter
                         var words = key.AsUInt64();
                         table.IncrementInline(words.ToScalar(), words.GetElement(1), length);
                     }
-                    else if (length < 64)
+                    else if (length > Vector256<byte>.Count || !TryCountTwoByteWord(ref Unsafe.Add(ref block, s), length))
                     {
+                        if (length >= 64) return blockStart + s;
                         CountRun(buffer, blockStart + s, blockStart + s + length);
-                    }
-                    else
-                    {
-                        return blockStart + s;
                     }
                 }
                 carry = inWord >> 63;
@@ -247,6 +261,38 @@ public static class WordCounter
             }
             // A word running into this block has been counted: go on after its separator.
             return carry == 0 ? blockStart : blockStart + BitOperations.TrailingZeroCount(~inWord) + 1;
+        }
+
+        /// <summary>
+        /// Counts the word of <paramref name="length"/> (at most 32) bytes at <paramref name="word"/>, followed by an
+        /// ASCII separator, when its bytes are ASCII letters and two-byte letters that lowercase to two bytes: the
+        /// ASCII letters are lowercased together, then each two-byte letter is replaced by its lowercase in place.
+        /// Returns false, having counted nothing, for any other word. 32 bytes must be readable at <paramref name="word"/>.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private bool TryCountTwoByteWord(ref byte word, int length)
+        {
+            var v = Vector256.LoadUnsafe(ref word);
+            var inWord = ~0UL >> (64 - length);
+            var high = v.ExtractMostSignificantBits() & inWord;
+            var leads = Vector256.GreaterThanOrEqual(v, Vector256.Create((byte)0xC0)).ExtractMostSignificantBits() & inWord;
+            var threeOrMore = Vector256.GreaterThanOrEqual(v, Vector256.Create((byte)0xE0)).ExtractMostSignificantBits() & inWord;
+            // Every lead byte is followed by exactly one continuation byte, and no lead starts a longer sequence.
+            if ((high & ~leads) != leads << 1 || threeOrMore != 0) return false;
+            // OR 0x20 lowercases the ASCII letters; every byte >= 0x80 is overwritten below with its letter's lowercase.
+            var scratch = _scratch;
+            (v | Vector256.Create((byte)0x20)).StoreUnsafe(ref MemoryMarshal.GetArrayDataReference(scratch));
+            var lowerTable = TwoByteLowerUtf8;
+            while (leads != 0)
+            {
+                var p = BitOperations.TrailingZeroCount(leads);
+                leads &= leads - 1;
+                var pair = lowerTable[((Unsafe.Add(ref word, p) & 0x1F) << 6) | (Unsafe.Add(ref word, p + 1) & 0x3F)];
+                if (pair == 0) return false;
+                Unsafe.WriteUnaligned(ref scratch[p], pair);
+            }
+            CountScratch(length);
+            return true;
         }
 
         /// <summary>
