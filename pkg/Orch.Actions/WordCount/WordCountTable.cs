@@ -223,19 +223,62 @@ public sealed class WordCountTable : IDisposable
         if (top == 0) return [];
         if (top >= _count / 4) return GetSortedHandles().AsSpan(0, Math.Min(top, _count)).ToArray();
 
-        // Bounded heap whose root is the worst entry kept so far.
+        // A bounded heap whose root is the worst entry kept so far. Over a plain array: PriorityQueue<int, int> is
+        // compiled by the JIT at every run, as ReadyToRun does not precompile it, and runs unoptimized at first.
         var comparer = new HandleComparer(this);
-        var heap = new PriorityQueue<int, int>(top, Comparer<int>.Create((a, b) => comparer.Compare(b, a)));
+        var heap = new int[top];
+        var size = 0;
         var slots = _slots;
         for (var i = 0; i < slots.Length; i++)
         {
             if (slots[i].Count == 0) continue;
-            if (heap.Count < top) heap.Enqueue(i, i);
-            else if (comparer.Compare(i, heap.Peek()) < 0) heap.DequeueEnqueue(i, i);
+            if (size < top)
+            {
+                heap[size] = i;
+                SiftUp(heap, size++, comparer);
+            }
+            else if (comparer.Compare(i, heap[0]) < 0)
+            {
+                heap[0] = i;
+                SiftDown(heap, size, comparer);
+            }
         }
-        var result = new int[heap.Count];
-        for (var k = result.Length - 1; k >= 0; k--) result[k] = heap.Dequeue();
+        // Taking the worst off each time fills the result from its end.
+        var result = new int[size];
+        while (size > 0)
+        {
+            result[size - 1] = heap[0];
+            heap[0] = heap[--size];
+            SiftDown(heap, size, comparer);
+        }
         return result;
+    }
+
+    /// <summary>Moves heap[k] up while it sorts after its parent (the root sorts last).</summary>
+    private static void SiftUp(int[] heap, int k, HandleComparer comparer)
+    {
+        while (k > 0)
+        {
+            var parent = (k - 1) / 2;
+            if (comparer.Compare(heap[k], heap[parent]) <= 0) return;
+            (heap[k], heap[parent]) = (heap[parent], heap[k]);
+            k = parent;
+        }
+    }
+
+    /// <summary>Moves heap[0] down while a child of it sorts after it.</summary>
+    private static void SiftDown(int[] heap, int size, HandleComparer comparer)
+    {
+        var k = 0;
+        while (true)
+        {
+            var child = 2 * k + 1;
+            if (child >= size) return;
+            if (child + 1 < size && comparer.Compare(heap[child + 1], heap[child]) > 0) child++;
+            if (comparer.Compare(heap[child], heap[k]) <= 0) return;
+            (heap[k], heap[child]) = (heap[child], heap[k]);
+            k = child;
+        }
     }
 
     /// <summary>Copies the entries into a dictionary keyed by the word as a string.</summary>
