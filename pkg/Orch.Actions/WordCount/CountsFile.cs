@@ -74,7 +74,7 @@ public static class CountsFile
         var total = (long)reader.ReadVarint();
         // Entries come in the writer's slot order; room for them all up front keeps them spread out. An entry takes
         // at least 3 bytes, which bounds what a corrupt header can make this allocate.
-        table.EnsureCapacity((int)Math.Min(Math.Max(distinct, table.Count), stream.Length / 3));
+        table.EnsureCapacity((int)Math.Min(Math.Min(Math.Max(distinct, table.Count), stream.Length / 3), int.MaxValue));
         long sum = 0;
         for (long k = 0; k < distinct; k++)
         {

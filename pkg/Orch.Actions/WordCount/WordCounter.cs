@@ -165,7 +165,7 @@ public static class WordCounter
             }
             while (true)
             {
-                i = ScanAsciiWords(buffer, i);
+                i = ScanBlocks(buffer, i);
 
                 // One word (or the rest of the buffer) byte by byte. ASCII separators first.
                 while (i < n && classes[buffer[i]] == 0) i++;
@@ -208,12 +208,13 @@ public static class WordCounter
         /// The fast path, over blocks of 64 bytes. Each block is classified once (which bytes may be part of a word,
         /// which are >= 0x80); words are then found from those masks, so no word waits on the one before it.
         /// A word of 1..16 ASCII letters is counted straight from registers (the table gets the key as two
-        /// lowercased words); any other word whose end is within the next block goes through <see cref="ScanSlow"/>.
-        /// Returns where the byte-by-byte path takes over: at a word of 64 bytes or more, or near the buffer's end.
+        /// lowercased words); other words whose end is within the next block go through
+        /// <see cref="TryCountTwoByteWord"/> or <see cref="CountRun"/>. Returns where the byte-by-byte path takes
+        /// over: at a word of 64 bytes or more, or near the buffer's end.
         /// Only called with no word pending, at a separator or a word's first byte.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private int ScanAsciiWords(ReadOnlySpan<byte> buffer, int i)
+        private int ScanBlocks(ReadOnlySpan<byte> buffer, int i)
         {
             if (!Vector256.IsHardwareAccelerated) return i;
             ref var start = ref MemoryMarshal.GetReference(buffer);
