@@ -9,7 +9,20 @@ public sealed class CountAction : IBuiltinAction
     public string Name => "wordcount/count";
     public IReadOnlyCollection<string> Inputs => ["shard"];
 
-    public async ValueTask<ActionResult> ExecuteAsync(ActionContext context, CancellationToken cancellationToken)
+    public ValueTask<ActionResult> ExecuteAsync(ActionContext context, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return new(Run(context, cancellationToken));
+        }
+        catch (Exception e)
+        {
+            return ValueTask.FromException<ActionResult>(e);
+        }
+    }
+
+    // Not async: see SplitAction.
+    private static Task<ActionResult> Run(ActionContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
         if (!context.With.TryGetValue("shard", out var value) || value is null)
@@ -20,7 +33,7 @@ public sealed class CountAction : IBuiltinAction
             if (!File.Exists(segment.Path)) throw new ActionInputException($"shard file '{segment.Path}' does not exist");
         }
 
-        return await Task.Run(() =>
+        return Task.Run(() =>
         {
             using var table = new WordCountTable();
             WordCounter.CountSegments(shard.Segments, table, cancellationToken);
@@ -34,6 +47,6 @@ public sealed class CountAction : IBuiltinAction
                 ["words"] = table.TotalWords,
                 ["distinct"] = (long)table.Count,
             });
-        }, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken);
     }
 }

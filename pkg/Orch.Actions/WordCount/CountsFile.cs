@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace Orch.Actions.WordCount;
 
 /// <summary>
@@ -16,9 +18,11 @@ public static class CountsFile
     {
         ArgumentNullException.ThrowIfNull(table);
         var temp = path + ".tmp";
-        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1))
+        // Pooled: a fresh 1 MB array per file would be zeroed and faulted in every time.
+        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
         {
-            var buffer = new byte[BufferSize];
+            using var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1);
             Magic.CopyTo(buffer);
             buffer[4] = Version;
             var pos = 5;
@@ -50,6 +54,10 @@ public static class CountsFile
             }
             stream.Write(buffer, 0, pos);
         }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
         File.Move(temp, path, overwrite: true);
     }
 
@@ -58,12 +66,15 @@ public static class CountsFile
     {
         ArgumentNullException.ThrowIfNull(table);
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
-        var reader = new Reader(stream, path);
+        using var reader = new Reader(stream, path);
         var header = reader.Take(5);
         if (!header[..4].SequenceEqual(Magic) || header[4] != Version)
             throw new InvalidDataException($"'{path}' is not a word-count partial file (version {Version})");
         var distinct = (long)reader.ReadVarint();
         var total = (long)reader.ReadVarint();
+        // Entries come in the writer's slot order; room for them all up front keeps them spread out. An entry takes
+        // at least 3 bytes, which bounds what a corrupt header can make this allocate.
+        table.EnsureCapacity((int)Math.Min(Math.Min(Math.Max(distinct, table.Count), stream.Length / 3), int.MaxValue));
         long sum = 0;
         for (long k = 0; k < distinct; k++)
         {
@@ -92,12 +103,18 @@ public static class CountsFile
         return i;
     }
 
-    private sealed class Reader(Stream stream, string path)
+    private sealed class Reader(Stream stream, string path) : IDisposable
     {
-        private byte[] _buffer = new byte[BufferSize];
+        private byte[] _buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         private int _pos;
         private int _len;
         private bool _eof;
+
+        public void Dispose()
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = [];
+        }
 
         public InvalidDataException Corrupt() => new($"'{path}' is a corrupt word-count partial file");
 
@@ -138,8 +155,9 @@ public static class CountsFile
             var remaining = _len - _pos;
             if (count > _buffer.Length)
             {
-                var bigger = new byte[Math.Max(count, _buffer.Length * 2)];
+                var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(count, _buffer.Length * 2));
                 Buffer.BlockCopy(_buffer, _pos, bigger, 0, remaining);
+                ArrayPool<byte>.Shared.Return(_buffer);
                 _buffer = bigger;
             }
             else if (remaining > 0)

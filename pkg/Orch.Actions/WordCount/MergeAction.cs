@@ -10,7 +10,20 @@ public sealed class MergeAction : IBuiltinAction
     public string Name => "wordcount/merge";
     public IReadOnlyCollection<string> Inputs => ["partials", "output", "top", "counts"];
 
-    public async ValueTask<ActionResult> ExecuteAsync(ActionContext context, CancellationToken cancellationToken)
+    public ValueTask<ActionResult> ExecuteAsync(ActionContext context, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return new(Run(context, cancellationToken));
+        }
+        catch (Exception e)
+        {
+            return ValueTask.FromException<ActionResult>(e);
+        }
+    }
+
+    // Not async: see SplitAction.
+    private static Task<ActionResult> Run(ActionContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
         var partials = ReadPartials(context);
@@ -24,7 +37,7 @@ public sealed class MergeAction : IBuiltinAction
             if (!File.Exists(partial)) throw new ActionInputException($"partial counts file '{partial}' does not exist");
         }
 
-        return await Task.Run(() =>
+        return Task.Run(() =>
         {
             using var table = new WordCountTable();
             foreach (var partial in partials)
@@ -41,7 +54,7 @@ public sealed class MergeAction : IBuiltinAction
                 ["distinct_words"] = (long)table.Count,
                 ["output"] = output,
             });
-        }, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken);
     }
 
     private static List<string> ReadPartials(ActionContext context)

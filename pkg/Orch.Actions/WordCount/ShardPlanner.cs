@@ -61,10 +61,13 @@ public static class ShardPlanner
         var effective = (int)Math.Min(shards, total);
 
         var cuts = new List<long>(effective + 1) { 0 };
+        // total * k / effective without overflow, and without Int128 (which keeps this method out of the
+        // ReadyToRun image, so it would be compiled at every start): q * k + r * k / effective, where r * k < 2^62.
+        var (quotient, remainder) = Math.DivRem(total, effective);
         for (var k = 1; k < effective; k++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var target = (long)((Int128)total * k / effective);
+            var target = quotient * k + remainder * k / effective;
             var previous = cuts[^1];
             if (target <= previous) continue;
             var f = Array.BinarySearch(starts, target);

@@ -32,6 +32,7 @@ public sealed class WordCountTable : IDisposable
 
     private Slot[] _slots;
     private int _mask;
+    private int _shift; // a hash's top bits pick its home slot: index = hash >> _shift
     private int _count;
     private int _growThreshold;
     private byte[] _arena;
@@ -40,9 +41,10 @@ public sealed class WordCountTable : IDisposable
 
     public WordCountTable(int expectedDistinct = 0)
     {
-        var capacity = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp(expectedDistinct * 3L / 2, MinCapacity, 1 << 30));
+        var capacity = CapacityFor(expectedDistinct);
         _slots = new Slot[capacity];
         _mask = capacity - 1;
+        _shift = ShiftFor(capacity);
         _growThreshold = GrowThreshold(capacity);
         _arena = ArrayPool<byte>.Shared.Rent(1 << 16);
     }
@@ -69,13 +71,34 @@ public sealed class WordCountTable : IDisposable
             return;
         }
         LoadInline(word, out var k0, out var k1);
-        var hash = HashInline(k0, k1, length);
+        AddInline(k0, k1, length, count);
+    }
+
+    /// <summary>
+    /// Adds one occurrence of a word of 1..16 bytes given as its zero-padded little-endian bytes
+    /// (<paramref name="k0"/>: bytes 0..7, <paramref name="k1"/>: bytes 8..15): the scanner's path, which never
+    /// copies the word.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void IncrementInline(ulong k0, ulong k1, int length) => AddInline(k0, k1, length, 1);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void AddInline(ulong k0, ulong k1, int length, long count)
+    {
+        var hash = HashInline(k0, k1);
         var slots = _slots;
         var mask = _mask;
-        var i = (int)hash & mask;
+        var i = (int)(hash >> _shift);
         while (true)
         {
             ref var slot = ref slots[i];
+            // No hash compare: an inline key is its bytes, and a long key's slot never has an inline length.
+            if (slot.Key0 == k0 && slot.Key1 == k1 && slot.Length == length)
+            {
+                slot.Count += count;
+                _total += count;
+                return;
+            }
             if (slot.Count == 0)
             {
                 slot.Hash = hash;
@@ -83,12 +106,6 @@ public sealed class WordCountTable : IDisposable
                 slot.Key0 = k0;
                 slot.Key1 = k1;
                 Inserted(ref slot, count);
-                return;
-            }
-            if (slot.Hash == hash && slot.Key0 == k0 && slot.Key1 == k1 && slot.Length == length)
-            {
-                slot.Count += count;
-                _total += count;
                 return;
             }
             i = (i + 1) & mask;
@@ -102,7 +119,7 @@ public sealed class WordCountTable : IDisposable
         var hash = HashLong(word);
         var slots = _slots;
         var mask = _mask;
-        var i = (int)hash & mask;
+        var i = (int)(hash >> _shift);
         while (true)
         {
             ref var slot = ref slots[i];
@@ -134,7 +151,7 @@ public sealed class WordCountTable : IDisposable
     {
         if (word.IsEmpty) return 0;
         var hash = word.Length <= InlineMax ? HashOf(word) : HashLong(word);
-        var i = (int)hash & _mask;
+        var i = (int)(hash >> _shift);
         while (true)
         {
             ref var slot = ref _slots[i];
@@ -147,11 +164,24 @@ public sealed class WordCountTable : IDisposable
     /// <summary>The count of <paramref name="word"/> as given (no lowercasing), 0 when absent.</summary>
     public long GetCount(string word) => GetCount(Encoding.UTF8.GetBytes(word));
 
+    /// <summary>
+    /// Grows the table, if needed, to hold <paramref name="distinct"/> entries without growing again.
+    /// Call it before adding many entries taken from another table in its slot order: that order follows the
+    /// hash, and a table much smaller than them would pile them all into its first slots.
+    /// </summary>
+    public void EnsureCapacity(int distinct)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(distinct);
+        var capacity = CapacityFor(distinct);
+        if (capacity > _slots.Length) Rehash(capacity);
+    }
+
     /// <summary>Adds every entry of <paramref name="other"/>.</summary>
     public void MergeFrom(WordCountTable other)
     {
         ArgumentNullException.ThrowIfNull(other);
         if (ReferenceEquals(other, this)) throw new ArgumentException("cannot merge a table into itself", nameof(other));
+        EnsureCapacity(Math.Max(_count, other._count));
         var slots = other._slots;
         for (var i = 0; i < slots.Length; i++)
         {
@@ -193,19 +223,62 @@ public sealed class WordCountTable : IDisposable
         if (top == 0) return [];
         if (top >= _count / 4) return GetSortedHandles().AsSpan(0, Math.Min(top, _count)).ToArray();
 
-        // Bounded heap whose root is the worst entry kept so far.
+        // A bounded heap whose root is the worst entry kept so far. Over a plain array: PriorityQueue<int, int> is
+        // compiled by the JIT at every run, as ReadyToRun does not precompile it, and runs unoptimized at first.
         var comparer = new HandleComparer(this);
-        var heap = new PriorityQueue<int, int>(top, Comparer<int>.Create((a, b) => comparer.Compare(b, a)));
+        var heap = new int[top];
+        var size = 0;
         var slots = _slots;
         for (var i = 0; i < slots.Length; i++)
         {
             if (slots[i].Count == 0) continue;
-            if (heap.Count < top) heap.Enqueue(i, i);
-            else if (comparer.Compare(i, heap.Peek()) < 0) heap.DequeueEnqueue(i, i);
+            if (size < top)
+            {
+                heap[size] = i;
+                SiftUp(heap, size++, comparer);
+            }
+            else if (comparer.Compare(i, heap[0]) < 0)
+            {
+                heap[0] = i;
+                SiftDown(heap, size, comparer);
+            }
         }
-        var result = new int[heap.Count];
-        for (var k = result.Length - 1; k >= 0; k--) result[k] = heap.Dequeue();
+        // Taking the worst off each time fills the result from its end.
+        var result = new int[size];
+        while (size > 0)
+        {
+            result[size - 1] = heap[0];
+            heap[0] = heap[--size];
+            SiftDown(heap, size, comparer);
+        }
         return result;
+    }
+
+    /// <summary>Moves heap[k] up while it sorts after its parent (the root sorts last).</summary>
+    private static void SiftUp(int[] heap, int k, HandleComparer comparer)
+    {
+        while (k > 0)
+        {
+            var parent = (k - 1) / 2;
+            if (comparer.Compare(heap[k], heap[parent]) <= 0) return;
+            (heap[k], heap[parent]) = (heap[parent], heap[k]);
+            k = parent;
+        }
+    }
+
+    /// <summary>Moves heap[0] down while a child of it sorts after it.</summary>
+    private static void SiftDown(int[] heap, int size, HandleComparer comparer)
+    {
+        var k = 0;
+        while (true)
+        {
+            var child = 2 * k + 1;
+            if (child >= size) return;
+            if (child + 1 < size && comparer.Compare(heap[child + 1], heap[child]) > 0) child++;
+            if (comparer.Compare(heap[child], heap[k]) <= 0) return;
+            (heap[k], heap[child]) = (heap[child], heap[k]);
+            k = child;
+        }
     }
 
     /// <summary>Copies the entries into a dictionary keyed by the word as a string.</summary>
@@ -231,6 +304,7 @@ public sealed class WordCountTable : IDisposable
         _arena = [];
         _slots = new Slot[MinCapacity];
         _mask = MinCapacity - 1;
+        _shift = ShiftFor(MinCapacity);
         _growThreshold = GrowThreshold(MinCapacity);
         _count = 0;
         _arenaUsed = 0;
@@ -239,6 +313,16 @@ public sealed class WordCountTable : IDisposable
     }
 
     private static int GrowThreshold(int capacity) => (int)(capacity * 0.7);
+
+    /// <summary>The smallest capacity that holds <paramref name="distinct"/> entries below the growth threshold.</summary>
+    private static int CapacityFor(int distinct)
+    {
+        var capacity = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp(distinct * 3L / 2, MinCapacity, 1 << 30));
+        while (capacity < 1 << 30 && distinct > GrowThreshold(capacity)) capacity *= 2;
+        return capacity;
+    }
+
+    private static int ShiftFor(int capacity) => 32 - BitOperations.Log2((uint)capacity);
 
     private ReadOnlySpan<byte> WordOf(ref Slot slot) =>
         slot.Length <= InlineMax
@@ -266,18 +350,25 @@ public sealed class WordCountTable : IDisposable
     private void Resize()
     {
         if (_slots.Length >= 1 << 30) throw new InvalidOperationException("word table is full");
+        Rehash(_slots.Length * 2);
+    }
+
+    private void Rehash(int capacity)
+    {
         var old = _slots;
-        var slots = new Slot[old.Length * 2];
+        var slots = new Slot[capacity];
         var mask = slots.Length - 1;
+        var shift = ShiftFor(slots.Length);
         for (var i = 0; i < old.Length; i++)
         {
             if (old[i].Count == 0) continue;
-            var j = (int)old[i].Hash & mask;
+            var j = (int)(old[i].Hash >> shift);
             while (slots[j].Count != 0) j = (j + 1) & mask;
             slots[j] = old[i];
         }
         _slots = slots;
         _mask = mask;
+        _shift = shift;
         _growThreshold = GrowThreshold(slots.Length);
     }
 
@@ -304,20 +395,18 @@ public sealed class WordCountTable : IDisposable
         }
     }
 
+    /// <summary>
+    /// Hash of an inline key: multiplicative, so its top bits (which pick the slot) depend on every key byte.
+    /// The length needs no mixing in: words have no zero bytes, so the zero padding tells lengths apart.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint HashInline(ulong k0, ulong k1, int length)
-    {
-        var h = (k0 * 0x9E3779B97F4A7C15UL) ^ (k1 * 0xC2B2AE3D27D4EB4FUL) ^ ((ulong)length << 56);
-        h ^= h >> 32;
-        h *= 0xD6E8FEB86659FD93UL;
-        h ^= h >> 29;
-        return (uint)h;
-    }
+    private static uint HashInline(ulong k0, ulong k1) =>
+        (uint)(((k0 * 0x9E3779B97F4A7C15UL) ^ (k1 * 0xC2B2AE3D27D4EB4FUL)) >> 32);
 
     private static uint HashOf(ReadOnlySpan<byte> key)
     {
         LoadInline(key, out var k0, out var k1);
-        return HashInline(k0, k1, key.Length);
+        return HashInline(k0, k1);
     }
 
     /// <summary>Hash of a key longer than <see cref="InlineMax"/> bytes (8 bytes per step).</summary>

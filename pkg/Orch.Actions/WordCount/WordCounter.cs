@@ -1,5 +1,8 @@
 using System.Buffers;
+using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
 
@@ -92,6 +95,12 @@ public static class WordCounter
         /// <summary>For code points below U+0800: the invariant lowercase code point of a letter, 0 for a non-letter.</summary>
         private static readonly char[] TwoByteLower = BuildTwoByteLower();
 
+        /// <summary>
+        /// For code points below U+0800: the UTF-8 bytes (first byte low) of the invariant lowercase of a letter whose
+        /// lowercase is also two bytes long; 0 for anything else (non-letters, and letters like U+0130 or U+023A).
+        /// </summary>
+        private static readonly ushort[] TwoByteLowerUtf8 = BuildTwoByteLowerUtf8();
+
         private byte[] _scratch = new byte[256];
 
         private static char[] BuildTwoByteLower()
@@ -105,6 +114,17 @@ public static class WordCounter
             return table;
         }
         private int _pending;
+
+        private static ushort[] BuildTwoByteLowerUtf8()
+        {
+            var table = new ushort[0x800];
+            for (var cp = 0x80; cp < 0x800; cp++)
+            {
+                var lower = TwoByteLower[cp];
+                if (lower is >= (char)0x80 and < (char)0x800) table[cp] = (ushort)((0xC0 | (lower >> 6)) | ((0x80 | (lower & 0x3F)) << 8));
+            }
+            return table;
+        }
 
         // 0: ASCII non-letter, 'a'..'z': ASCII letter (lowercased), 0xFF: first byte >= 0x80.
         private static ReadOnlySpan<byte> Classes =>
@@ -145,7 +165,9 @@ public static class WordCounter
             }
             while (true)
             {
-                // ASCII separators.
+                i = ScanBlocks(buffer, i);
+
+                // One word (or the rest of the buffer) byte by byte. ASCII separators first.
                 while (i < n && classes[buffer[i]] == 0) i++;
                 if (i >= n) return n;
 
@@ -180,6 +202,180 @@ public static class WordCounter
                 i = ScanSlow(buffer, i, final, out var more);
                 if (more || i >= n) return i;
             }
+        }
+
+        /// <summary>
+        /// The fast path, over blocks of 64 bytes. Each block is classified once (which bytes may be part of a word,
+        /// which are >= 0x80); words are then found from those masks, so no word waits on the one before it.
+        /// A word of 1..16 ASCII letters is counted straight from registers (the table gets the key as two
+        /// lowercased words); other words whose end is within the next block go through
+        /// <see cref="TryCountTwoByteWord"/> or <see cref="CountRun"/>. Returns where the byte-by-byte path takes
+        /// over: at a word of 64 bytes or more, or near the buffer's end.
+        /// Only called with no word pending, at a separator or a word's first byte.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private int ScanBlocks(ReadOnlySpan<byte> buffer, int i)
+        {
+            if (!Vector256.IsHardwareAccelerated) return i;
+            ref var start = ref MemoryMarshal.GetReference(buffer);
+            var n = buffer.Length;
+            var blockStart = i;
+            // Words starting in a block may end in the next one, so both are classified before the first is walked.
+            if (blockStart + 2 * 64 > n) return i;
+            Classify(ref start, blockStart, out var inWord, out var high);
+            ulong carry = 0; // 1 when the byte before the block is part of a word (already handled)
+            while (blockStart + 2 * 64 <= n)
+            {
+                Classify(ref start, blockStart + 64, out var nextInWord, out var nextHigh);
+                var starts = inWord & ~((inWord << 1) | carry);
+                // For a word at s, the 64 bits from s on are (bits >> s) | (next << (64 - s)): the rest of this block, then
+                // the start of the next. The next block's bits are shifted by 1 here and by 63 - s below, as a shift
+                // count of 64 would act as 0.
+                var separators = ~inWord;
+                var nextSeparators = ~nextInWord << 1;
+                var nextHighShifted = nextHigh << 1;
+                ref var block = ref Unsafe.Add(ref start, blockStart);
+                while (starts != 0)
+                {
+                    var s = BitOperations.TrailingZeroCount(starts);
+                    starts &= starts - 1;
+                    var length = BitOperations.TrailingZeroCount((separators >> s) | (nextSeparators << (63 - s)));
+                    var asciiLength = BitOperations.TrailingZeroCount((high >> s) | (nextHighShifted << (63 - s)));
+                    if (length <= Math.Min(asciiLength, 16))
+                    {
+                        // All ASCII letters: OR 0x20 lowercases each one; the mask zeroes the bytes after the word.
+                        var key = (Vector128.LoadUnsafe(ref block, (nuint)s) | Vector128.Create((byte)0x20))
+                            & Vector128.LessThan(Vector128<byte>.Indices, Vector128.Create((byte)length));
+                        var words = key.AsUInt64();
+                        table.IncrementInline(words.ToScalar(), words.GetElement(1), length);
+                    }
+                    else if (length > Vector256<byte>.Count || !TryCountTwoByteWord(ref Unsafe.Add(ref block, s), length))
+                    {
+                        if (length >= 64) return blockStart + s;
+                        CountRun(buffer, blockStart + s, blockStart + s + length);
+                    }
+                }
+                carry = inWord >> 63;
+                inWord = nextInWord;
+                high = nextHigh;
+                blockStart += 64;
+            }
+            // A word running into this block has been counted: go on after its separator.
+            return carry == 0 ? blockStart : blockStart + BitOperations.TrailingZeroCount(~inWord) + 1;
+        }
+
+        /// <summary>
+        /// Counts the word of <paramref name="length"/> (at most 32) bytes at <paramref name="word"/>, followed by an
+        /// ASCII separator, when its bytes are ASCII letters and two-byte letters that lowercase to two bytes: the
+        /// ASCII letters are lowercased together, then each two-byte letter is replaced by its lowercase in place.
+        /// Returns false, having counted nothing, for any other word. 32 bytes must be readable at <paramref name="word"/>.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private bool TryCountTwoByteWord(ref byte word, int length)
+        {
+            var v = Vector256.LoadUnsafe(ref word);
+            var inWord = ~0UL >> (64 - length);
+            var high = v.ExtractMostSignificantBits() & inWord;
+            var leads = Vector256.GreaterThanOrEqual(v, Vector256.Create((byte)0xC0)).ExtractMostSignificantBits() & inWord;
+            var threeOrMore = Vector256.GreaterThanOrEqual(v, Vector256.Create((byte)0xE0)).ExtractMostSignificantBits() & inWord;
+            // Every lead byte is followed by exactly one continuation byte, and no lead starts a longer sequence.
+            if ((high & ~leads) != leads << 1 || threeOrMore != 0) return false;
+            // OR 0x20 lowercases the ASCII letters; every byte >= 0x80 is overwritten below with its letter's lowercase.
+            var scratch = _scratch;
+            (v | Vector256.Create((byte)0x20)).StoreUnsafe(ref MemoryMarshal.GetArrayDataReference(scratch));
+            var lowerTable = TwoByteLowerUtf8;
+            while (leads != 0)
+            {
+                var p = BitOperations.TrailingZeroCount(leads);
+                leads &= leads - 1;
+                var pair = lowerTable[((Unsafe.Add(ref word, p) & 0x1F) << 6) | (Unsafe.Add(ref word, p + 1) & 0x3F)];
+                if (pair == 0) return false;
+                Unsafe.WriteUnaligned(ref scratch[p], pair);
+            }
+            CountScratch(length);
+            return true;
+        }
+
+        /// <summary>
+        /// For the 64 bytes at <paramref name="offset"/>: bit k of <paramref name="inWord"/> is set when byte k is an
+        /// ASCII letter or >= 0x80 (may be part of a word), bit k of <paramref name="high"/> when it is >= 0x80.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Classify(ref byte start, int offset, out ulong inWord, out ulong high)
+        {
+            var lo = Vector256.LoadUnsafe(ref start, (nuint)offset);
+            var hi = Vector256.LoadUnsafe(ref start, (nuint)offset + 32);
+            high = lo.ExtractMostSignificantBits() | ((ulong)hi.ExtractMostSignificantBits() << 32);
+            inWord = InWordMask(lo) | ((ulong)InWordMask(hi) << 32);
+        }
+
+        /// <summary>Bit k set: byte k of <paramref name="v"/> is an ASCII letter or any byte >= 0x80 (may be part of a word).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static uint InWordMask(Vector256<byte> v)
+        {
+            // (b | 0x20) - 'a' < 26 exactly for A-Z and a-z; bytes >= 0x80 have their top bit set already.
+            var letter = Vector256.LessThan((v | Vector256.Create((byte)0x20)) - Vector256.Create((byte)'a'), Vector256.Create((byte)26));
+            return (letter | v).ExtractMostSignificantBits();
+        }
+
+        /// <summary>
+        /// Counts the words of <c>buffer[i..end)</c>: ASCII letters and bytes >= 0x80, followed by an ASCII separator
+        /// at <paramref name="end"/>. The same steps as <see cref="ScanSlow"/>, which the separator lets skip every
+        /// end-of-buffer check. Only called with no word pending.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void CountRun(ReadOnlySpan<byte> buffer, int i, int end)
+        {
+            // A rune lowercases to one rune of at most 4 bytes: ASCII stays 1 byte, a longer one at most doubles.
+            EnsureScratch(2 * (end - i) + 4);
+            var scratch = _scratch;
+            var lowerTable = TwoByteLower;
+            var length = 0;
+            while (i < end)
+            {
+                var b = buffer[i];
+                if (b < 0x80)
+                {
+                    scratch[length++] = (byte)(b | 0x20); // an ASCII letter
+                    i++;
+                    continue;
+                }
+                // Two-byte sequences through the lookup table; buffer[i + 1] is at most the separator.
+                if ((uint)(b - 0xC2) <= 0xDF - 0xC2 && (buffer[i + 1] & 0xC0) == 0x80)
+                {
+                    var lower = (int)lowerTable[((b & 0x1F) << 6) | (buffer[i + 1] & 0x3F)];
+                    if (lower == 0)
+                    {
+                        CountScratch(length);
+                        length = 0;
+                    }
+                    else if (lower is >= 0x80 and < 0x800)
+                    {
+                        scratch[length] = (byte)(0xC0 | (lower >> 6));
+                        scratch[length + 1] = (byte)(0x80 | (lower & 0x3F));
+                        length += 2;
+                    }
+                    else
+                    {
+                        length += new Rune(lower).EncodeToUtf8(scratch.AsSpan(length));
+                    }
+                    i += 2;
+                    continue;
+                }
+                // Neither a valid sequence nor an invalid one reaches past the ASCII separator at end.
+                var status = Rune.DecodeFromUtf8(buffer[i..], out var rune, out var consumed);
+                if (status == OperationStatus.Done && Rune.IsLetter(rune))
+                {
+                    length += Rune.ToLowerInvariant(rune).EncodeToUtf8(scratch.AsSpan(length));
+                }
+                else
+                {
+                    CountScratch(length);
+                    length = 0;
+                }
+                i += consumed;
+            }
+            CountScratch(length);
         }
 
         /// <summary>Rune-by-rune scanning until an ASCII separator (consumed) or the end of the buffer.</summary>
@@ -230,9 +426,28 @@ public static class WordCounter
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Flush()
         {
-            if (_pending == 0) return;
-            table.Increment(new ReadOnlySpan<byte>(_scratch, 0, _pending));
+            var length = _pending;
             _pending = 0;
+            CountScratch(length);
+        }
+
+        /// <summary>Counts the first <paramref name="length"/> bytes of the scratch buffer as a word, if any.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void CountScratch(int length)
+        {
+            if (length == 0) return;
+            if (length <= 16)
+            {
+                // The scratch buffer is never shorter than 16 bytes: load the key whole, then cut it to the word.
+                var key = Vector128.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(_scratch))
+                    & Vector128.LessThan(Vector128<byte>.Indices, Vector128.Create((byte)length));
+                var words = key.AsUInt64();
+                table.IncrementInline(words.ToScalar(), words.GetElement(1), length);
+            }
+            else
+            {
+                table.Increment(new ReadOnlySpan<byte>(_scratch, 0, length));
+            }
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -268,9 +483,15 @@ public static class WordCounter
             _pending += rune.EncodeToUtf8(_scratch.AsSpan(_pending));
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private void EnsureScratch(int extra)
         {
-            if (_scratch.Length - _pending >= extra) return;
+            if (_scratch.Length - _pending < extra) GrowScratch(extra);
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private void GrowScratch(int extra)
+        {
             var size = Math.Max((long)_scratch.Length * 2, (long)_pending + extra);
             if (size > Array.MaxLength) throw new InvalidOperationException("word too long");
             Array.Resize(ref _scratch, (int)size);

@@ -260,6 +260,20 @@ public class WordCountPipelineTests
         }));
     }
 
+    [Theory]
+    [InlineData("wordcount/split")]
+    [InlineData("wordcount/count")]
+    [InlineData("wordcount/merge")]
+    public async Task BadInputs_ComeBackAsAFaultedTask_NotAsAThrow(string action)
+    {
+        using var temp = new TempDir();
+        Assert.True(ActionRegistry.CreateDefault().TryGet(action, out var impl));
+        var context = new ActionContext { With = new Dictionary<string, object?>(), WorkingDirectory = temp.Path, ArtifactDirectory = temp.Combine("a") };
+        var task = impl.ExecuteAsync(context, TestContext.Current.CancellationToken);
+        Assert.True(task.IsFaulted);
+        await Assert.ThrowsAsync<ActionInputException>(async () => await task);
+    }
+
     [Fact]
     public async Task Merge_MissingPartial_ThrowsActionInputException()
     {

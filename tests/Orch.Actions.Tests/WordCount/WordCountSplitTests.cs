@@ -45,6 +45,19 @@ public class WordCountSplitTests
         foreach (var (path, bytes) in contents) Assert.Equal(bytes.Length, covered[path]);
     }
 
+    [Fact]
+    public void Plan_HugeTotal_CutsAtExactlyTotalTimesKOverShards()
+    {
+        // total = 3m + 2 with m = 2^61: total * 2 overflows a long. The cuts, floor(total * k / 3) = m and 2m + 1,
+        // fall on file starts, so no file is read.
+        const long m = 1L << 61;
+        var files = new List<WordInputFile> { new("/no/a", m), new("/no/b", m + 1), new("/no/c", m + 1) };
+        var plan = ShardPlanner.Plan(files, 3, TestContext.Current.CancellationToken);
+        Assert.Equal(
+            [new WordSegment("/no/a", 0, m), new WordSegment("/no/b", 0, m + 1), new WordSegment("/no/c", 0, m + 1)],
+            plan.Select(shard => Assert.Single(shard.Segments)));
+    }
+
     [Theory]
     [InlineData(2)]
     [InlineData(9)]

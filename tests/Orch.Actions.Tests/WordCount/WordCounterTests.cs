@@ -82,6 +82,33 @@ public class WordCounterTests
     }
 
     [Fact]
+    public void Table_MergeFromAndEnsureCapacity_KeepEveryCount()
+    {
+        using var a = new WordCountTable();
+        using var b = new WordCountTable();
+        var expected = new Dictionary<string, long>(StringComparer.Ordinal);
+        for (var i = 0; i < 30_000; i++)
+        {
+            // Short and long (arena) words; b's share half of a's.
+            var word = (i % 3 == 0 ? "long-word-in-the-arena-" : "w") + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            a.Add(Encoding.UTF8.GetBytes(word), i + 1);
+            expected[word] = i + 1;
+            if (i % 2 == 0)
+            {
+                var other = i % 4 == 0 ? word : word + "b";
+                b.Add(Encoding.UTF8.GetBytes(other), 7);
+                expected[other] = expected.GetValueOrDefault(other) + 7;
+            }
+        }
+        a.EnsureCapacity(100);
+        a.EnsureCapacity(200_000);
+        a.MergeFrom(b);
+        Assert.Equal(expected, a.ToDictionary());
+        Assert.Equal(expected.Values.Sum(), a.TotalWords);
+        foreach (var (word, count) in expected) Assert.Equal(count, a.GetCount(word));
+    }
+
+    [Fact]
     public void CountsFile_RoundTrips_AndRejectsGarbage()
     {
         using var temp = new TempDir();
