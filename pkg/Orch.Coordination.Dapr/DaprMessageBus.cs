@@ -14,7 +14,7 @@ namespace Orch.Coordination.Dapr;
 /// <summary>
 /// <see cref="IMessageBus"/> on a Dapr pub/sub component: publish through the sidecar's
 /// PublishEvent, consume through its streaming subscription (SubscribeTopicEventsAlpha1), so the
-/// process needs no app port. Messages are JSON (<see cref="MessageJson.Options"/>).
+/// process needs no app port. Messages are JSON (<see cref="CoordinationJson.Options"/>).
 /// <para><b>Groups.</b> Dapr's own competing-consumer unit is the app id (the pub/sub component's
 /// <c>consumerID</c>): every app id gets every message of a topic, instances of one app id share
 /// them. The port's groups are finer, so each group gets its own Dapr topic
@@ -59,7 +59,7 @@ public sealed class DaprMessageBus : IMessageBus, IAsyncDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(topic);
         ArgumentNullException.ThrowIfNull(message);
-        var data = ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(message, MessageJson.Options));
+        var data = ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(message, CoordinationJson.Options));
         foreach (var group in await GroupsAsync(topic, cancellationToken).ConfigureAwait(false))
         {
             await DaprCalls.Rpc(_dapr.PublishEventAsync(new PublishEventRequest
@@ -295,7 +295,7 @@ public sealed class DaprMessageBus : IMessageBus, IAsyncDisposable
             T? message;
             try
             {
-                message = JsonSerializer.Deserialize<T>(e.Data.Span, MessageJson.Options);
+                message = JsonSerializer.Deserialize<T>(e.Data.Span, CoordinationJson.Options);
             }
             catch (JsonException)
             {

@@ -37,7 +37,7 @@ public sealed class StateStoreAgentRegistry : IAgentRegistry
     public async ValueTask HeartbeatAsync(AgentInfo agent, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(agent);
-        await _store.TrySetAsync(_prefix + agent.Id.Value, JsonSerializer.SerializeToUtf8Bytes(agent, MessageJson.Options), null, cancellationToken).ConfigureAwait(false);
+        await _store.TrySetAsync(_prefix + agent.Id.Value, JsonSerializer.SerializeToUtf8Bytes(agent, CoordinationJson.Options), null, cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask UnregisterAsync(AgentId agent, CancellationToken cancellationToken) =>
@@ -50,7 +50,7 @@ public sealed class StateStoreAgentRegistry : IAgentRegistry
         var now = _time.GetUtcNow();
         return entries
             .OfType<VersionedValue>()
-            .Select(e => JsonSerializer.Deserialize<AgentInfo>(e.Value, MessageJson.Options)!)
+            .Select(e => JsonSerializer.Deserialize<AgentInfo>(e.Value, CoordinationJson.Options)!)
             .Where(a => now - a.LastHeartbeat <= _expiry)
             .OrderBy(a => a.Id.Value, StringComparer.Ordinal)
             .ToList();

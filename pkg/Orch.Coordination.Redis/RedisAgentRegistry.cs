@@ -63,7 +63,7 @@ public sealed class RedisAgentRegistry : IAgentRegistry
     {
         ArgumentNullException.ThrowIfNull(agent);
         cancellationToken.ThrowIfCancellationRequested();
-        var json = JsonSerializer.SerializeToUtf8Bytes(agent, MessageJson.Options);
+        var json = JsonSerializer.SerializeToUtf8Bytes(agent, CoordinationJson.Options);
         await _database.ScriptEvaluateAsync(HeartbeatScript, _keys, [agent.Id.Value, json, agent.LastHeartbeat.ToUnixTimeMilliseconds()]).ConfigureAwait(false);
     }
 
@@ -83,7 +83,7 @@ public sealed class RedisAgentRegistry : IAgentRegistry
         var removeBefore = cutoff.ToUnixTimeMilliseconds() - 1;
         var result = await _database.ScriptEvaluateAsync(ListScript, _keys, [removeBefore]).ConfigureAwait(false);
         return ((RedisResult[])result!)
-            .Select(r => JsonSerializer.Deserialize<AgentInfo>((byte[])r!, MessageJson.Options)!)
+            .Select(r => JsonSerializer.Deserialize<AgentInfo>((byte[])r!, CoordinationJson.Options)!)
             .Where(a => now - a.LastHeartbeat <= _expiry)
             .OrderBy(a => a.Id.Value, StringComparer.Ordinal)
             .ToList();

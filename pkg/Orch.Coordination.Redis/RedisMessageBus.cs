@@ -9,7 +9,7 @@ namespace Orch.Coordination.Redis;
 /// Publish/subscribe on Redis Streams. A topic is the stream <c>{prefix}:bus:{topic}</c>, a group
 /// is a Redis consumer group on it, and every subscription is a consumer of its own (a unique
 /// name), so within a group each entry goes to one subscription and every group sees every entry.
-/// Messages are stored as System.Text.Json (<see cref="MessageJson.Options"/>), so a message type
+/// Messages are stored as System.Text.Json (<see cref="CoordinationJson.Options"/>), so a message type
 /// must round-trip through JSON. An entry that does not read as the subscription's type (written
 /// by something else) is acknowledged and skipped rather than failing the read.
 /// </summary>
@@ -52,7 +52,7 @@ public sealed class RedisMessageBus : IMessageBus
 
     // The protocol's JSON, escaping only what JSON requires: a signed envelope carries its payload
     // as a string, and the default escaping would write every quote in it as six bytes.
-    private static readonly JsonSerializerOptions WireOptions = new(MessageJson.Options)
+    private static readonly JsonSerializerOptions WireOptions = new(CoordinationJson.Options)
     {
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };

@@ -40,5 +40,11 @@ public sealed class RunRecordStore(IStateStore state)
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower), new PlainValueConverter() },
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        // Generated at build time: no reflection or run-time code generation when a run starts.
+        TypeInfoResolver = System.Text.Json.Serialization.Metadata.JsonTypeInfoResolver.Combine(
+            RunRecordJsonContext.Default, ProtocolJsonContext.Default, new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver()),
     };
 }
+
+[JsonSerializable(typeof(RunRecord))]
+internal sealed partial class RunRecordJsonContext : JsonSerializerContext;

@@ -196,7 +196,7 @@ public sealed class SignedMessageBusTests
     }
 
     [Fact]
-    public async Task WithSigning_SignsTheBusAndKeepsTheOtherPorts()
+    public async Task WithSigning_SignsTheBusScopesTheAgentsToTheKeyAndKeepsTheOtherPorts()
     {
         await using var inner = new EmbeddedBackend(null);
 
@@ -205,7 +205,7 @@ public sealed class SignedMessageBusTests
         Assert.Same(inner.Bus, signed.Bus.Inner);
         Assert.Same(inner.State, signed.State);
         Assert.Same(inner.Locks, signed.Locks);
-        Assert.Same(inner.Agents, signed.Agents);
+        Assert.Equal(Key.Id, signed.Agents.KeyId);
         Assert.Equal(inner.Name, signed.Name);
         await using var subscription = await ((ICoordinationBackend)signed).Bus.SubscribeAsync<Ping>("t", "g", Ct);
         await inner.Bus.PublishAsync("t", new SignedEnvelope(1, "{}", null, null), Ct);
