@@ -13,6 +13,12 @@ public interface IBuiltinAction
     IReadOnlyCollection<string> Inputs { get; }
 
     /// <summary>
+    /// False for actions that never create or change a file (<c>noop</c>, <c>sleep</c>): an agent
+    /// then skips looking for files the attempt made, which costs more than such an action itself.
+    /// </summary>
+    bool WritesFiles => true;
+
+    /// <summary>
     /// Runs the action. Throw <see cref="ActionInputException"/> for bad inputs (a clear message,
     /// no retry helps); any other exception fails the attempt and may be retried.
     /// </summary>

@@ -205,9 +205,10 @@ public sealed partial class AgentWorker(
             return new Outcome(AttemptStatus.Failed, null, $"input files: {ex.Message}", false, TaskResult.EmptyOutputs);
         }
 
+        if (dispatch.Body is ActionBody body && actions.TryGet(body.Action, out var action) && !action.WritesFiles) workspace.MadeNoFiles();
         // Stored whatever happens to the task: the log is what tells why it failed.
         var log = await workspace.SaveLogAsync(_artifacts, files.LogAs, CancellationToken.None).ConfigureAwait(false);
-        if (outcome.Status != AttemptStatus.Succeeded) return outcome with { Log = log };
+        if (outcome.Status != AttemptStatus.Succeeded || workspace.LeftEmpty) return outcome with { Log = log };
         try
         {
             var made = await workspace.SaveCreatedFilesAsync(_artifacts, files.SaveAs, CancellationToken.None).ConfigureAwait(false);

@@ -4,6 +4,7 @@ namespace Orch.Actions.Basic;
 public sealed class NoopAction : IBuiltinAction
 {
     public string Name => "noop";
+    public bool WritesFiles => false;
     public IReadOnlyCollection<string> Inputs => [];
     public ValueTask<ActionResult> ExecuteAsync(ActionContext context, CancellationToken cancellationToken) =>
         ValueTask.FromResult(ActionResult.Empty);

@@ -6,6 +6,7 @@ namespace Orch.Actions.Basic;
 public sealed class SleepAction : IBuiltinAction
 {
     public string Name => "sleep";
+    public bool WritesFiles => false;
     public IReadOnlyCollection<string> Inputs => ["ms"];
 
     public async ValueTask<ActionResult> ExecuteAsync(ActionContext context, CancellationToken cancellationToken)

@@ -30,8 +30,14 @@ internal sealed class AttemptWorkspace : IDisposable
 
     public string LogPath { get; }
 
-    /// <summary>True once <see cref="SaveCreatedFilesAsync"/> found the workspace empty.</summary>
+    /// <summary>True once <see cref="SaveCreatedFilesAsync"/> found the workspace empty, or <see cref="MadeNoFiles"/> said so.</summary>
     public bool LeftEmpty { get; private set; }
+
+    /// <summary>False only when the attempt is known to have left no log or outputs file beside the workspace.</summary>
+    public bool MayHaveLeftFiles { get; private set; } = true;
+
+    /// <summary>For an attempt that cannot have made a file (an action that writes none): nothing to look for or clean up.</summary>
+    public void MadeNoFiles() => LeftEmpty = true;
 
     /// <summary>Where a shell task's <c>$ORCH_OUTPUT</c> goes (beside the log).</summary>
     public string OutputsPath => Path.ChangeExtension(LogPath, ".outputs");
@@ -82,7 +88,12 @@ internal sealed class AttemptWorkspace : IDisposable
     /// <summary>Stores the attempt's log under <paramref name="name"/>; null when the attempt printed nothing.</summary>
     public async Task<RunFile?> SaveLogAsync(ArtifactStore store, string name, CancellationToken cancellationToken)
     {
-        if (!File.Exists(LogPath)) return null;
+        if (!File.Exists(LogPath))
+        {
+            // A shell task may have left an outputs file; nothing else writes beside the workspace.
+            MayHaveLeftFiles = !LeftEmpty;
+            return null;
+        }
         var stored = await store.PutFileAsync(name, LogPath, cancellationToken).ConfigureAwait(false);
         return stored.ToRunFile(name);
     }

@@ -39,8 +39,11 @@ internal sealed class WorkspacePool
     {
         try
         {
-            File.Delete(workspace.LogPath);
-            File.Delete(workspace.OutputsPath);
+            if (workspace.MayHaveLeftFiles)
+            {
+                File.Delete(workspace.LogPath);
+                File.Delete(workspace.OutputsPath);
+            }
             if (workspace.LeftEmpty || !Directory.EnumerateFileSystemEntries(workspace.Directory).Any())
             {
                 _idle.Add(root);

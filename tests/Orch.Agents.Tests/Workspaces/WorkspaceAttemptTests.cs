@@ -105,6 +105,26 @@ public sealed class WorkspaceAttemptTests : IAsyncLifetime
         Assert.Equal("listing\n", await ReadAsync(third.Files.Single()));
     }
 
+    [Fact]
+    public async Task Actions_that_write_no_files_share_the_workspace_with_shell_attempts_and_leave_them_no_log()
+    {
+        var places = Path.Combine(_agentDirectory.FullName, "places.txt");
+
+        var first = await _agent.ExecuteAsync(Shell($"pwd >> {places}; echo one"));
+        var noops = new[] { await _agent.ExecuteAsync(Noop()), await _agent.ExecuteAsync(Noop()) };
+        var last = await _agent.ExecuteAsync(Shell($"pwd >> {places}; echo two; ls -A"));
+
+        Assert.All(noops.Append(first).Append(last), r => Assert.Equal(AttemptStatus.Succeeded, r.Status));
+        Assert.All(noops, r => Assert.Null(r.Log));
+        Assert.All(noops, r => Assert.Empty(r.Files));
+        Assert.Equal("one\n", await ReadAsync(first.Log));
+        // The same workspace all along, empty, and the last log is its own alone.
+        Assert.Single(File.ReadAllLines(places).Distinct());
+        Assert.Equal("two\n", await ReadAsync(last.Log));
+    }
+
+    private static TaskDispatch Noop() => Shell("") with { Body = new ActionBody("noop", new Dictionary<string, object?>()) };
+
     private async Task<string> ReadAsync(RunFile? file)
     {
         if (file is null) return "";
