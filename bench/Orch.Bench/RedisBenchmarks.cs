@@ -158,8 +158,9 @@ internal static class RedisBenchmarks
         foreach (var file in Directory.EnumerateFiles(corpus)) using (var s = File.OpenRead(file)) s.CopyTo(Stream.Null);
 
         // Two ways to run it: the default sends the corpus and the partial counts through Redis (the
-        // agents share no files with orch run); --shared-fs reads the corpus in place, as the peers do.
-        var variants = new[] { new OrchVariant("files sent through Redis", []), new OrchVariant("--shared-fs", ["--shared-fs"]) };
+        // agents share no files with orch run), which the peers cannot do, so it is shown for
+        // information; --shared-fs reads the corpus in place, as the peers do, and has the target.
+        var variants = new[] { new OrchVariant("files sent through Redis", [], LikeForLike: false), new OrchVariant("--shared-fs", ["--shared-fs"], LikeForLike: true) };
         (long Total, long Distinct) orchCounts = default;
         for (var r = 0; r < context.Runs; r++)
         {
@@ -208,14 +209,16 @@ internal static class RedisBenchmarks
             rows.Add(new Row($"word count over Redis, {Report.Megabytes(bytes)}, {Agents} agents x {Slots} slots, {variant.Label}, vs Celery chord / Dask map/reduce",
                 $"{Report.Rate(Mbps(orchWall.TotalSeconds), "MB/s")} ({Report.Seconds(orchWall)} wall, run {Report.Seconds(Measure.Median(variant.Elapsed))}); {Report.Count(orchCounts.Total)} words, {Report.Count(orchCounts.Distinct)} distinct",
                 peerText,
-                fastest is null ? "-" : $"{Report.Factor(ratio)} faster than {fastest.Label}", "≥ 10x the faster peer", met,
-                met ? null : $"orch ({variant.Label}) {Report.Seconds(orchWall)} vs {fastest?.Label ?? "no peer"} {(fastest is null ? "" : Report.Seconds(TimeSpan.FromSeconds(peerTimes[fastest])))}; orch phases: {phases}"));
+                fastest is null ? "-" : $"{Report.Factor(ratio)} faster than {fastest.Label}",
+                variant.LikeForLike ? "≥ 10x the faster peer" : "info (the peers send no files)", variant.LikeForLike ? met : null,
+                met || !variant.LikeForLike ? null : $"orch ({variant.Label}) {Report.Seconds(orchWall)} vs {fastest?.Label ?? "no peer"} {(fastest is null ? "" : Report.Seconds(TimeSpan.FromSeconds(peerTimes[fastest])))}; orch phases: {phases}"));
         }
         return rows;
     }
 
     /// <summary>One way of running orch's word count, with its measurements.</summary>
-    private sealed record OrchVariant(string Label, string[] Arguments)
+    /// <param name="LikeForLike">Whether it does what the peers do (they read the corpus from a disk they share), so the target applies.</param>
+    private sealed record OrchVariant(string Label, string[] Arguments, bool LikeForLike)
     {
         public List<TimeSpan> Walls { get; } = [];
         public List<TimeSpan> Elapsed { get; } = [];
