@@ -33,3 +33,26 @@ public sealed record ActionResult(IReadOnlyDictionary<string, object?> Outputs)
 
 /// <summary>An input the action cannot use. Its message is shown to the user as is.</summary>
 public sealed class ActionInputException(string message) : Exception(message);
+
+/// <summary>Starting an action's work without an <c>async</c> method.</summary>
+public static class ActionTask
+{
+    /// <summary>
+    /// Calls <paramref name="start"/>; an exception it throws (a bad input checked up front) comes
+    /// back as a faulted task, as from an <c>async</c> method. Actions avoid <c>async</c> methods
+    /// because each one's state machine instantiates the runtime's async builders over a type of
+    /// this assembly, which ReadyToRun leaves to the JIT at every start.
+    /// </summary>
+    public static ValueTask<ActionResult> Start(Func<Task<ActionResult>> start)
+    {
+        ArgumentNullException.ThrowIfNull(start);
+        try
+        {
+            return new(start());
+        }
+        catch (Exception e)
+        {
+            return ValueTask.FromException<ActionResult>(e);
+        }
+    }
+}

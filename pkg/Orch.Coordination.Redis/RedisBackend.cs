@@ -89,7 +89,7 @@ public sealed class RedisBackend : ICoordinationBackend
         }
         catch (RedisConnectionException e)
         {
-            throw new InvalidOperationException($"could not connect to Redis at {address}: {e.FailureType}", e);
+            throw new InvalidOperationException($"could not connect to Redis at {address}: {e.FailureType}; check that redis-server runs there and is reachable", e);
         }
         try
         {

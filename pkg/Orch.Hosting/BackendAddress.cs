@@ -54,9 +54,7 @@ public static class BackendAddress
             }
             catch (InvalidOperationException ex)
             {
-                var hint = ex.InnerException is StackExchange.Redis.RedisConnectionException { FailureType: not StackExchange.Redis.ConnectionFailureType.AuthenticationFailure }
-                    ? "; check that redis-server runs there and is reachable" : "";
-                throw new BackendUnavailableException(ex.Message + hint, ex);
+                throw new BackendUnavailableException(ex.Message, ex);
             }
         }
         if (TryDapr(address, out var dapr, out _))

@@ -10,19 +10,9 @@ public sealed class MergeAction : IBuiltinAction
     public string Name => "wordcount/merge";
     public IReadOnlyCollection<string> Inputs => ["partials", "output", "top", "counts"];
 
-    public ValueTask<ActionResult> ExecuteAsync(ActionContext context, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return new(Run(context, cancellationToken));
-        }
-        catch (Exception e)
-        {
-            return ValueTask.FromException<ActionResult>(e);
-        }
-    }
+    public ValueTask<ActionResult> ExecuteAsync(ActionContext context, CancellationToken cancellationToken) =>
+        ActionTask.Start(() => Run(context, cancellationToken));
 
-    // Not async: see SplitAction.
     private static Task<ActionResult> Run(ActionContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);

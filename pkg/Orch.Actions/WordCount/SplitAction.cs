@@ -9,20 +9,9 @@ public sealed class SplitAction : IBuiltinAction
     public string Name => "wordcount/split";
     public IReadOnlyCollection<string> Inputs => ["input", "shards"];
 
-    public ValueTask<ActionResult> ExecuteAsync(ActionContext context, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return new(Run(context, cancellationToken));
-        }
-        catch (Exception e)
-        {
-            return ValueTask.FromException<ActionResult>(e);
-        }
-    }
+    public ValueTask<ActionResult> ExecuteAsync(ActionContext context, CancellationToken cancellationToken) =>
+        ActionTask.Start(() => Run(context, cancellationToken));
 
-    // Not async: an async method's state machine instantiates the runtime's async builders over a type of this
-    // assembly, which ReadyToRun leaves to the JIT at every start.
     private static Task<ActionResult> Run(ActionContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
